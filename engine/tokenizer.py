@@ -1,0 +1,129 @@
+"""Tokenizer and chat template read from a GGUF file, converted once and cached as ``tokenizer.json``.
+
+The first load converts the GGUF vocabulary through transformers (about 20 s); later loads read the cached
+``tokenizer.json`` with the `tokenizers` library in well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer as HFTokenizer
+
+DEFAULT_CACHE = Path(os.environ.get("LONGHAUL_DATA_DIR", ".longhaul")) / "cache" / "tokenizers"
+
+
+@dataclass
+class Tokenizer:
+    """A fast tokenizer plus the model's chat template (ChatML for SmolLM2).
+
+    ``encode`` never adds special tokens: prompts carry theirs explicitly through ``chat``.
+    """
+
+    backend: HFTokenizer
+    eos_token: str
+    bos_token: str | None
+    chat_template: str | None
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.backend.encode(text, add_special_tokens=False).ids)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return [list(e.ids) for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
+
+    def count(self, text: str) -> int:
+        return len(self.backend.encode(text, add_special_tokens=False).ids)
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        return str(self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens))
+
+    def token_id(self, token: str) -> int:
+        tid = self.backend.token_to_id(token)
+        if tid is None:
+            raise KeyError(f"token {token!r} is not in the vocabulary")
+        return int(tid)
+
+    @property
+    def eos_id(self) -> int:
+        return self.token_id(self.eos_token)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.backend.get_vocab_size())
+
+    def chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """Render ChatML (``<|im_start|>role\\ncontent<|im_end|>\\n``), the template SmolLM2 ships."""
+        parts = [f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages]
+        if add_generation_prompt:
+            parts.append("<|im_start|>assistant\n")
+        return "".join(parts)
+
+
+def _cache_key(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def load_tokenizer(gguf_path: str | Path | None = None, cache_dir: str | Path | None = None) -> Tokenizer:
+    """Load the tokenizer of a GGUF model (default: the bundled SmolLM2), caching the conversion.
+
+    Parameters
+    ----------
+    gguf_path
+        A ``.gguf`` file, or a directory holding ``tokenizer.json`` (HF layout).
+    cache_dir
+        Where converted tokenizers are kept; default ``$LONGHAUL_DATA_DIR/cache/tokenizers``.
+    """
+    if gguf_path is None:
+        from engine.assets import smollm2_gguf
+
+        gguf_path = smollm2_gguf()
+    path = Path(gguf_path)
+    if path.is_dir():
+        return _from_dir(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE
+    target = cache / _cache_key(path)
+    if not (target / "tokenizer.json").exists():
+        _convert(path, target)
+    return _from_dir(target)
+
+
+def _from_dir(d: Path) -> Tokenizer:
+    backend = HFTokenizer.from_file(str(d / "tokenizer.json"))
+    meta: dict[str, object] = {}
+    if (d / "tokenizer_config.json").exists():
+        meta = json.loads((d / "tokenizer_config.json").read_text())
+
+    def tok(key: str) -> str | None:
+        v = meta.get(key)
+        if isinstance(v, dict):
+            v = v.get("content")
+        return str(v) if v else None
+
+    eos = tok("eos_token") or "<|im_end|>"
+    template = meta.get("chat_template")
+    return Tokenizer(backend, eos, tok("bos_token"), str(template) if template else None)
+
+
+def _convert(path: Path, target: Path) -> None:
+    from transformers import AutoTokenizer  # heavy: only on the first load of a model
+
+    hf = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    hf.save_pretrained(str(tmp))
+    # The GGUF conversion installs a post-processor that prepends <|im_start|> on every encode; we add special
+    # tokens explicitly through the chat template, so drop it.
+    data = json.loads((tmp / "tokenizer.json").read_text())
+    data["post_processor"] = None
+    (tmp / "tokenizer.json").write_text(json.dumps(data))
+    for f in tmp.iterdir():
+        f.replace(target / f.name)
+    tmp.rmdir()
