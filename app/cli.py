@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from app.commands import demo, generate
+from app.commands import ask, demo, generate
 
 cli = typer.Typer(
     name="longhaul",
@@ -27,7 +27,7 @@ def _root() -> None:
     """longhaul: hybrid retrieval, position-aware packing and a long-context engine over order histories."""
 
 
-for module in (demo, generate):
+for module in (ask, demo, generate):
     module.register(cli)
 
 

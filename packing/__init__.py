@@ -5,10 +5,28 @@ from packing.mapreduce import MapReduce, map_reduce, map_reduce_run
 from packing.order import ORDERS, get_order
 from packing.packer import Evidence, Packed, PackedEvidence, pack
 from packing.prompt import DEFAULT_SYSTEM, NOT_FOUND
-from packing.verify import Attempt, Verification, VerifiedAnswer, answer_with_verification, timeline, verify
+from packing.verify import Attempt, Verification, VerifiedAnswer, answer_with_verification, attribute, timeline, verify
 
 __all__ = [
-    "ORDERS", "DEFAULT_SYSTEM", "NOT_FOUND", "Attempt", "Claim", "Evidence", "MapReduce", "Packed", "PackedEvidence",
-    "Verification", "VerifiedAnswer", "answer_with_verification", "cited_labels", "extract_claims", "get_order",
-    "map_reduce", "map_reduce_run", "pack", "timeline", "verify",
+    "ORDERS",
+    "DEFAULT_SYSTEM",
+    "NOT_FOUND",
+    "Attempt",
+    "Claim",
+    "Evidence",
+    "MapReduce",
+    "Packed",
+    "PackedEvidence",
+    "Verification",
+    "VerifiedAnswer",
+    "answer_with_verification",
+    "attribute",
+    "cited_labels",
+    "extract_claims",
+    "get_order",
+    "map_reduce",
+    "map_reduce_run",
+    "pack",
+    "timeline",
+    "verify",
 ]

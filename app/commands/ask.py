@@ -1,0 +1,56 @@
+"""`longhaul ask`: answer a question over a tenant's history, with citations and per-stage timings."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+
+def print_report(answer: dict[str, Any], question: str) -> None:
+    """A readable report of one answer: the answer, what it cites, the packed context and the timings."""
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.table import Table
+
+    console = Console()
+    console.print(Panel(question, title="question", border_style="cyan"))
+    status = "[green]verified[/]" if answer["verified"] else "[yellow]not verified[/]"
+    console.print(Panel(answer["answer"], title=f"answer ({status}, mode {answer['mode']})", border_style="green"))
+    if answer["citations"]:
+        cites = Table(title="citations", show_lines=False)
+        cites.add_column("source", overflow="fold", max_width=40)
+        cites.add_column("text", overflow="fold")
+        for c in answer["citations"]:
+            cites.add_row(c["source"], c["text"][:300])
+        console.print(cites)
+    ctx = answer["context"]
+    console.print(f"packed context: {ctx['tokens']:,} tokens, {len(ctx['evidence'])} evidence records "
+                  f"({', '.join(e.get('label', '') + '=' + e['source'] for e in ctx['evidence'][:6])}"
+                  f"{', ...' if len(ctx['evidence']) > 6 else ''})")
+    console.print("timings: " + ", ".join(f"{k} {v:,.0f} ms" for k, v in answer["timings_ms"].items()))
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command()
+    def ask(
+        question: Annotated[str, typer.Argument(help="The question, in plain words.")],
+        tenant: Annotated[str, typer.Option(help="Tenant whose history to search.")] = "demo",
+        mode: Annotated[str, typer.Option(help="hybrid, long_context or retrieval_only.")] = "hybrid",
+        budget: Annotated[int, typer.Option(help="Packed prompt size in tokens.")] = 3072,
+        k: Annotated[int, typer.Option(help="Evidence records retrieved.")] = 24,
+        max_new_tokens: Annotated[int, typer.Option(help="Longest answer in tokens.")] = 160,
+        rerank: Annotated[bool, typer.Option(help="Rerank with the cross-encoder.")] = True,
+        json_out: Annotated[bool, typer.Option("--json", help="The answer as JSON, last line.")] = False,
+    ) -> None:
+        """Answer QUESTION from the tenant's history, citing the evidence; unverifiable answers say so."""
+        from app.pipeline import AskOptions, Pipeline
+        from app.settings import get_settings
+
+        opts = AskOptions(mode=mode, budget=budget, k=k, max_new_tokens=max_new_tokens, rerank=rerank)
+        result = Pipeline(get_settings()).ask(question, tenant, opts).to_json()
+        if json_out:
+            typer.echo(json.dumps(result))
+        else:
+            print_report(result, question)

@@ -1,0 +1,61 @@
+"""Prompt text: the system prompt and the user messages for answering, and for synthesising partial answers.
+
+Kept short on purpose: a 135M-parameter model reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+NOT_FOUND = "not found in the evidence"
+
+DEFAULT_SYSTEM = (
+    "You answer questions about customer orders using only the evidence given. "
+    "After each fact, cite its evidence label, like [E1]. "
+    f'If the evidence does not contain the answer, say "{NOT_FOUND}".'
+)
+
+SYNTHESIS_SYSTEM = (
+    "You combine partial answers into one answer. Keep every [E#] citation. "
+    f'If no partial answer contains the answer, say "{NOT_FOUND}".'
+)
+
+ANSWER_INSTRUCTION = "Answer from the evidence only and cite [E#]."
+
+
+def render_evidence(label: str, text: str, source: str = "", timestamp: str | None = None) -> str:
+    """One evidence record as it appears in the prompt: ``[E1] 2021-03-04 (scan) text``."""
+    head = f"[{label}]"
+    if timestamp:
+        head += f" {timestamp}"
+    if source:
+        head += f" ({source})"
+    return f"{head} {text}"
+
+
+def _ask(question: str, constraints: Sequence[str]) -> str:
+    lines = [f"Question: {question}"]
+    if constraints:
+        lines.append("Constraints: " + "; ".join(constraints))
+    return "\n".join(lines)
+
+
+def user_message(question: str, blocks: Sequence[str], constraints: Sequence[str] = (), restate: bool = True) -> str:
+    """The user turn: evidence blocks framed by the question.
+
+    With ``restate`` the question (and constraints) come both before and after the evidence ("query-aware
+    contextualization", Liu et al. 2023, *Lost in the Middle*); without it, once after the evidence, as a plain RAG
+    prompt does.
+    """
+    body = "Evidence:\n" + ("\n\n".join(blocks) if blocks else "(none)")
+    tail = _ask(question, constraints) + "\n" + ANSWER_INSTRUCTION
+    if restate:
+        return _ask(question, constraints) + "\n\n" + body + "\n\n" + tail
+    return body + "\n\n" + tail
+
+
+def synthesis_message(question: str, partials: Sequence[str]) -> str:
+    """The user turn that merges answers from several evidence windows into one."""
+    parts = "\n\n".join(f"Partial answer {i + 1}: {p.strip()}" for i, p in enumerate(partials))
+    ask = f"Question: {question}"
+    return f"{ask}\n\n{parts or '(none)'}\n\n{ask}\nOne answer, keeping the [E#] citations."

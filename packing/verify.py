@@ -1,0 +1,217 @@
+"""Multi-pass answering: pack -> generate -> verify the answer's claims against the evidence it cites; retry once
+on a narrower context; if still unsupported, say so and return the evidence timeline instead of an invented answer.
+
+``generate`` is any ``Callable[[str], str]`` taking the full chat-templated prompt (the engine, or a fake in tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from packing.claims import IDENTIFIER_KINDS, Claim, ClaimIndex, cited_labels, extract_claims
+from packing.mapreduce import Generate, map_reduce, map_reduce_run
+from packing.packer import Evidence, Packed, PackedEvidence, TokenizerLike, pack
+from packing.prompt import NOT_FOUND
+
+__all__ = [
+    "attribute",
+    "Verification",
+    "VerifiedAnswer",
+    "Attempt",
+    "verify",
+    "timeline",
+    "answer_with_verification",
+    "extract_claims",
+    "map_reduce",
+    "map_reduce_run",
+]
+
+
+@dataclass
+class Verification:
+    """``verified`` is True only when the answer cites known labels, every claim is supported by the cited
+    evidence and no cited label is unknown."""
+
+    verified: bool
+    claims: list[Claim]
+    unsupported: list[Claim]
+    cited_labels: list[str]
+    unknown_labels: list[str] = field(default_factory=list)
+
+
+def _label_texts(evidence: Packed | Mapping[str, str] | Sequence[str]) -> dict[str, str]:
+    if isinstance(evidence, Packed):
+        return {p.label: p.rendered() for p in evidence.evidence}
+    if isinstance(evidence, Mapping):
+        return dict(evidence)
+    if isinstance(evidence, str):
+        raise TypeError("pass the evidence texts as a list, not one string")
+    return {f"E{i + 1}": t for i, t in enumerate(evidence)}
+
+
+def verify(
+    answer: str,
+    evidence: Packed | Mapping[str, str] | Sequence[str],
+    entities: Sequence[str] = (),
+    *,
+    given: str = "",
+) -> Verification:
+    """Check each claim of ``answer`` against the evidence it cites.
+
+    Parameters
+    ----------
+    evidence
+        The ``Packed`` prompt the answer came from, a ``{label: text}`` mapping, or texts in packed order
+        (labelled ``E1..``).
+    entities
+        Names that count as claims too (carriers, fulfillment centers).
+    given
+        Text whose claims need no evidence, typically the question (its order id may be repeated freely).
+
+    A claim is supported when its normalised value occurs in a cited record (dates match across formats; a month
+    matches any date in it; amounts ignore thousands separators). An answer that cites nothing is checked against
+    all the evidence but is never ``verified``.
+    """
+    texts = _label_texts(evidence)
+    cited = cited_labels(answer)
+    known = [lab for lab in cited if lab in texts]
+    unknown = [lab for lab in cited if lab not in texts]
+    pool = [texts[lab] for lab in known] if known else list(texts.values())
+    index, free = ClaimIndex(pool, entities), ClaimIndex([given], entities)
+    claims = extract_claims(answer, entities)
+    unsupported = [c for c in claims if not index.supports(c) and not free.supports(c)]
+    return Verification(bool(known) and not unsupported and not unknown, claims, unsupported, known, unknown)
+
+
+def attribute(answer: str, packed: Packed, entities: Sequence[str] = (), *, given: str = "") -> str | None:
+    """Cite, after the fact, the best-ranked record that holds *every* claim of an uncited answer together with the
+    identifiers of ``given`` (the question); ``None`` when no single record does, or the answer has no claims.
+
+    Requiring one record to hold them all keeps facts mixed from several records (the right order id, another
+    order's date) unsupported.
+    """
+    claims = extract_claims(answer, entities)
+    if not claims:
+        return None
+    need = {(c.kind, c.value) for c in claims}
+    need |= {(c.kind, c.value) for c in extract_claims(given) if c.kind in IDENTIFIER_KINDS}
+    for p in sorted(packed.evidence, key=lambda p: p.rank):
+        index = ClaimIndex([p.rendered()], entities)
+        if all(index.supports(Claim(kind, "", value)) for kind, value in need):
+            return f"{answer.rstrip()} [{p.label}]"
+    return None
+
+
+def timeline(evidence: Sequence[Evidence | PackedEvidence], max_chars: int | None = None) -> str:
+    """The evidence as a dated list, oldest first (undated last, by rank): a fallback that invents nothing."""
+    items = sorted(evidence, key=lambda e: (e.timestamp is None, e.timestamp or "", e.rank))
+    lines = []
+    for e in items:
+        ev = e.evidence if isinstance(e, PackedEvidence) else e
+        text = ev.text if max_chars is None or len(ev.text) <= max_chars else ev.text[:max_chars].rstrip() + " ..."
+        label = f"[{e.label}] " if isinstance(e, PackedEvidence) else ""
+        src = f" ({ev.source})" if ev.source else ""
+        lines.append(f"- {ev.timestamp or 'undated'}{src} {label}{text}")
+    return "\n".join(lines)
+
+
+@dataclass
+class Attempt:
+    """One pass: which ``context`` it used (full, top_half, cited, map_reduce), the raw answer and its check."""
+
+    context: str
+    answer: str
+    verification: Verification
+    evidence: list[Evidence]
+    tokens: int
+
+
+@dataclass
+class VerifiedAnswer:
+    """The final ``answer`` (the model's, or a notice plus the evidence timeline when ``fallback``), the records it
+    cites, the context of the last pass, and every pass made."""
+
+    answer: str
+    verified: bool
+    fallback: bool
+    citations: list[Evidence]
+    packed: Packed | None
+    attempts: list[Attempt]
+
+    @property
+    def verification(self) -> Verification:
+        return self.attempts[-1].verification
+
+
+def _narrower(packed: Packed, v: Verification) -> tuple[str, list[Evidence]]:
+    """Only the cited records when the answer cited some but not all; otherwise the better half by priority."""
+    if v.cited_labels and len(v.cited_labels) < len(packed.evidence):
+        return "cited", [packed.by_label(lab).evidence for lab in v.cited_labels]
+    best = sorted(packed.evidence, key=lambda p: p.rank)
+    return "top_half", [p.evidence for p in best[: max(1, (len(best) + 1) // 2)]]
+
+
+def _fallback_text(v: Verification, evidence: Sequence[Evidence | PackedEvidence]) -> str:
+    if v.unsupported:
+        why = "these claims are not supported by the cited evidence: " + ", ".join(c.text for c in v.unsupported)
+    elif not v.cited_labels:
+        why = f"the answer cited no evidence ({NOT_FOUND}, or uncited)"
+    else:
+        why = "the answer cited evidence labels that do not exist: " + ", ".join(v.unknown_labels)
+    return f"I could not verify an answer: {why}. The evidence, oldest first:\n{timeline(evidence)}"
+
+
+def answer_with_verification(
+    question: str,
+    evidence: Sequence[Evidence],
+    tokenizer: TokenizerLike,
+    budget: int,
+    generate: Generate,
+    entities: Sequence[str] = (),
+    *,
+    map_reduce_overflow: bool = False,
+    attribute_uncited: bool = False,
+    **pack_options: object,
+) -> VerifiedAnswer:
+    """Pack -> generate -> verify; once more on a narrower context if unverified; else a timeline fallback
+    (a notice naming the unsupported claims, then the first pass's evidence, oldest first).
+
+    With ``map_reduce_overflow`` the first pass runs map-reduce when the evidence does not fit the budget. With
+    ``attribute_uncited`` an answer that cites nothing is given the citation ``attribute`` finds, if any (small
+    models often answer right but drop the ``[E#]``).
+    ``pack_options`` go to ``pack`` (order, constraints, chronological_tiers, ...).
+    """
+
+    def run(context: str, packed: Packed) -> VerifiedAnswer | None:
+        answer = generate(packed.prompt)
+        if attribute_uncited and not cited_labels(answer):
+            answer = attribute(answer, packed, entities, given=question) or answer
+        v = verify(answer, packed, entities, given=question)
+        attempts.append(Attempt(context, answer, v, [p.evidence for p in packed.evidence], packed.tokens))
+        if not v.verified:
+            return None
+        return VerifiedAnswer(
+            answer, True, False, [packed.by_label(lab).evidence for lab in v.cited_labels], packed, attempts
+        )
+
+    attempts: list[Attempt] = []
+    packed = first = pack(question, evidence, tokenizer, budget, **pack_options)  # type: ignore[arg-type]
+    if map_reduce_overflow and packed.dropped:
+        mr = map_reduce_run(question, evidence, tokenizer, budget, generate, **pack_options)
+        v = verify(mr.answer, mr.label_texts, entities, given=question)
+        tokens = sum(w.tokens for w in mr.windows)
+        attempts.append(Attempt("map_reduce", mr.answer, v, list(mr.labels.values()), tokens))
+        if v.verified:
+            return VerifiedAnswer(mr.answer, True, False, [mr.labels[lab] for lab in v.cited_labels], None, attempts)
+        context, narrow = "top_window", [p.evidence for p in packed.evidence]
+    else:
+        done = run("full", packed)
+        if done:
+            return done
+        context, narrow = _narrower(packed, attempts[-1].verification)
+    packed = pack(question, narrow, tokenizer, budget, **pack_options)  # type: ignore[arg-type]
+    done = run(context, packed)
+    if done:
+        return done
+    return VerifiedAnswer(_fallback_text(attempts[-1].verification, first.evidence), False, True, [], packed, attempts)

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import random
+import re
+from datetime import date, timedelta
+
+import pytest
+
+from packing import NOT_FOUND, Evidence, answer_with_verification, attribute, pack, timeline, verify
+from tests.packing.conftest import CARRIERS, blocks, last_question, refund_record
+
+
+def _world(n: int = 8, seed: int = 0):
+    rng = random.Random(seed)
+    recs = [refund_record(i, rng) for i in range(n)]
+    ev = [Evidence(f"r{i}", "refund", t, 1.0 / (i + 1), i + 1, f["date"]) for i, (t, f) in enumerate(recs)]
+    return ev, [f for _, f in recs]
+
+
+def _answer(f: dict[str, str], label: str, long_date: bool) -> str:
+    d = date.fromisoformat(f["date"])
+    when = f"{d:%B} {d.day}, {d.year}" if long_date else f["date"]
+    return (
+        f"The refund for order {f['order']} was {f['amount']}, issued on {when} [{label}], after "
+        f"{f['carrier']} logged {f['code']} [{label}]."
+    )
+
+
+def _corruptions(f: dict[str, str]) -> list[dict[str, str]]:
+    d = date.fromisoformat(f["date"]) + timedelta(days=3)
+    cents = f["amount"].replace("$", "").replace(",", "")
+    return [
+        {**f, "order": f"#{int(f['order'][1:]) + 7}"},
+        {**f, "date": d.isoformat()},
+        {**f, "amount": f"${float(cents) + 10:,.2f}"},
+        {**f, "code": f"EX-{(int(f['code'][3:]) + 1) % 90 + 10}"},
+        {**f, "carrier": next(c for c in CARRIERS if c != f["carrier"])},
+    ]
+
+
+def test_packing_verify_passes_correct_and_flags_corrupted(tok):
+    flagged = total = false_flags = 0
+    for seed in range(6):
+        ev, facts = _world(8, seed)
+        for i, f in enumerate(facts):
+            q = f"What refund did order {f['order']} get?"
+            p = pack(q, ev, tok, 100_000)
+            label = next(pe.label for pe in p.evidence if pe.id == f"r{i}")
+            good = verify(_answer(f, label, long_date=i % 2 == 0), p, CARRIERS, given=q)
+            false_flags += not good.verified
+            for bad in _corruptions(f):
+                v = verify(_answer(bad, label, long_date=i % 2 == 1), p, CARRIERS, given=q)
+                total += 1
+                flagged += not v.verified and bool(v.unsupported)
+    assert false_flags == 0
+    assert flagged == total
+
+
+def test_packing_verify_citation_rules(tok):
+    ev, facts = _world(4)
+    p = pack("q?", ev, tok, 100_000)
+    f = facts[0]
+    label = next(pe.label for pe in p.evidence if pe.id == "r0")
+    other = next(pe.label for pe in p.evidence if pe.id == "r1")
+    uncited = verify(f"Refunded {f['amount']} on {f['date']}.", p)
+    assert uncited.unsupported == [] and not uncited.verified  # supported somewhere, but nothing cited
+    wrong_cite = verify(f"Refunded {f['amount']} on {f['date']} [{other}].", p)
+    assert not wrong_cite.verified and len(wrong_cite.unsupported) == 2
+    ghost = verify(f"Refunded {f['amount']} [E99] [{label}].", p)
+    assert not ghost.verified and ghost.unknown_labels == ["E99"]
+    texts = verify(f"Refunded {f['amount']} [E1].", [ev[0].text])  # plain texts are labelled E1..
+    assert texts.verified and texts.cited_labels == ["E1"]
+    with pytest.raises(TypeError):
+        verify("x", ev[0].text)
+
+
+def test_packing_timeline_is_sorted_and_complete():
+    ev, _ = _world(6)
+    ev.append(Evidence("undated", "note", "A note without a date.", 0.1, 7))
+    lines = timeline(ev).splitlines()
+    stamps = [line.split()[1] for line in lines]
+    assert stamps[:-1] == sorted(stamps[:-1]) and stamps[-1] == "undated"
+    assert all(e.text in "\n".join(lines) for e in ev)
+
+
+def _reader(wrong_when_more_than: int = 10**9, cite_all: bool = False):
+    """A fake model: reads the block naming the question's order id and answers from it; corrupts the date when
+    the prompt holds more than ``wrong_when_more_than`` records."""
+    calls: list[int] = []
+
+    def generate(prompt: str) -> str:
+        bs = blocks(prompt)
+        calls.append(len(bs))
+        oid = re.search(r"#\d+", last_question(prompt)).group(0)
+        hit = [(lab, text) for lab, text in bs if oid in text]
+        if not hit:
+            return f"The answer is {NOT_FOUND}."
+        lab, text = hit[0]
+        day = re.search(r"issued on (\S+):", text).group(1)
+        if len(bs) > wrong_when_more_than:
+            day = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        cites = "".join(f"[{b}]" for b, _ in bs) if cite_all else f"[{lab}]"
+        return f"Order {oid} was refunded on {day} {cites}."
+
+    return generate, calls
+
+
+def test_packing_answer_with_verification_first_pass(tok):
+    ev, facts = _world(8)
+    gen, calls = _reader()
+    out = answer_with_verification(f"When was order {facts[3]['order']} refunded?", ev, tok, 4000, gen, CARRIERS)
+    assert out.verified and not out.fallback and len(out.attempts) == 1
+    assert [e.id for e in out.citations] == ["r3"] and facts[3]["date"] in out.answer
+
+
+def test_packing_answer_with_verification_retries_narrower(tok):
+    ev, facts = _world(8)
+    gen, calls = _reader(wrong_when_more_than=4, cite_all=True)
+    out = answer_with_verification(f"When was order {facts[3]['order']} refunded?", ev, tok, 4000, gen, CARRIERS)
+    assert out.verified and [a.context for a in out.attempts] == ["full", "top_half"]
+    assert not out.attempts[0].verification.verified and calls[1] <= 4
+
+
+def test_packing_answer_with_verification_falls_back_to_timeline(tok):
+    ev, facts = _world(8)
+    gen, calls = _reader(wrong_when_more_than=0)
+    out = answer_with_verification(f"When was order {facts[3]['order']} refunded?", ev, tok, 4000, gen, CARRIERS)
+    assert not out.verified and out.fallback and len(calls) == 2
+    assert [a.context for a in out.attempts] == ["full", "cited"]
+    assert "could not verify" in out.answer and facts[3]["date"] in out.answer
+    assert out.attempts[-1].answer not in out.answer  # the unsupported answer is not passed on
+
+
+def test_packing_attribute_cites_only_a_record_holding_every_claim(tok):
+    ev, facts = _world(8)
+    q = f"When was order {facts[3]['order']} refunded?"
+    p = pack(q, ev, tok, 100_000)
+    right = attribute(f"Order {facts[3]['order']} was refunded on {facts[3]['date']}.", p, given=q)
+    label = next(pe.label for pe in p.evidence if pe.id == "r3")
+    assert right is not None and right.endswith(f"[{label}]") and verify(right, p, given=q).verified
+    other_date = next(f["date"] for f in facts if f["date"] != facts[3]["date"])
+    assert attribute(f"It was refunded on {other_date}.", p, given=q) is None  # not with the question's order id
+    assert attribute("It was refunded.", p, given=q) is None  # nothing to check
+
+
+def test_packing_answer_with_verification_attributes_uncited_answers(tok):
+    ev, facts = _world(8)
+    q = f"When was order {facts[3]['order']} refunded?"
+
+    def uncited(prompt: str) -> str:
+        return f"The refund was issued on {facts[3]['date']}."
+
+    out = answer_with_verification(q, ev, tok, 4000, uncited, CARRIERS, attribute_uncited=True)
+    assert out.verified and [e.id for e in out.citations] == ["r3"]
+    assert not answer_with_verification(q, ev, tok, 4000, uncited, CARRIERS).verified
