@@ -1,0 +1,31 @@
+"""KV cache storage, compression policies (StreamingLLM, H2O, SnapKV, PyramidKV, AdaKV) and quantized storage.
+
+Per request: ``LLM.generate(prompt, kv_policy=KVSpec(SnapKV(ratio=4), dtype="int8"))``; a bare policy works too.
+"""
+
+from engine.kv.adakv import AdaKV
+from engine.kv.cache import KVCache
+from engine.kv.compressed import CompressedKVCache, KVSpec
+from engine.kv.h2o import H2O
+from engine.kv.policy import WHEN, Policy, ScoreInputs
+from engine.kv.pyramidkv import PyramidKV
+from engine.kv.quant import FORMATS, PLAIN_DTYPES, QuantFormat, dequantize, quantize
+from engine.kv.snapkv import SnapKV
+from engine.kv.streaming import StreamingLLM
+
+POLICIES: dict[str, type[Policy]] = {"streamingllm": StreamingLLM, "h2o": H2O, "snapkv": SnapKV,
+                                     "pyramidkv": PyramidKV, "adakv": AdaKV}
+
+
+def make_policy(name: str, **kwargs: object) -> Policy:
+    """Build a policy by name (``adakv`` wraps SnapKV with the same kwargs)."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown KV policy {name!r}: choose one of {', '.join(POLICIES)}")
+    if name == "adakv":
+        return AdaKV(inner=SnapKV(**kwargs))  # type: ignore[arg-type]
+    return POLICIES[name](**kwargs)  # type: ignore[arg-type]
+
+
+__all__ = ["FORMATS", "PLAIN_DTYPES", "POLICIES", "WHEN", "H2O", "AdaKV", "CompressedKVCache", "KVCache", "KVSpec",
+           "Policy", "PyramidKV", "QuantFormat", "ScoreInputs", "SnapKV", "StreamingLLM", "dequantize", "make_policy",
+           "quantize"]

@@ -1,0 +1,63 @@
+"""A preallocated KV cache: one tensor for keys and one for values, sliced per layer, one `write` method."""
+
+from __future__ import annotations
+
+import torch
+
+
+class KVCache:
+    """Keys and values of every layer, allocated once for ``max_len`` positions.
+
+    Storage: ``k``, ``v`` of shape (n_layers, B, n_kv_heads, max_len, head_dim). `write` stores a block at
+    ``start`` and returns the views ``[0, start + T)`` that attention reads, so decoding never copies the history.
+
+    ``policy`` is the per-request hook for KV compression or quantization (engine/kv/ policies): the cache keeps it
+    for them and does not interpret it.
+    """
+
+    def __init__(self, n_layers: int, n_kv_heads: int, head_dim: int, max_len: int, *, batch: int = 1,
+                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                 policy: object | None = None) -> None:
+        shape = (n_layers, batch, n_kv_heads, max_len, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.max_len = max_len
+        self.length = 0  # positions filled (valid for every layer after a full forward)
+        self.policy = policy
+
+    @staticmethod
+    def bytes_needed(n_layers: int, n_kv_heads: int, head_dim: int, max_len: int, *, batch: int = 1,
+                     dtype: torch.dtype = torch.float32) -> int:
+        """Bytes a cache of this shape occupies (keys and values)."""
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        return 2 * n_layers * batch * n_kv_heads * max_len * head_dim * itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.k.nbytes + self.v.nbytes
+
+    def used_bytes(self, length: int | None = None) -> int:
+        """Bytes holding the first ``length`` positions (default: the filled ones)."""
+        n = self.length if length is None else length
+        return self.nbytes * n // self.max_len
+
+    def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor,
+              q: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store ``k, v`` (B, Hkv, T, D) at positions ``[start, start + T)`` of ``layer``.
+
+        ``q`` (B, H, T, D), the same tokens' queries, is for compressing caches (engine/kv/compressed.py); ignored here.
+
+        Returns the layer's keys and values for positions ``[0, start + T)``, each (B, Hkv, start + T, D).
+        """
+        end = start + k.shape[2]
+        if end > self.max_len:
+            raise ValueError(f"KV cache holds {self.max_len} positions; writing up to {end}: raise max_seq_len")
+        self.k[layer, :, :, start:end] = k
+        self.v[layer, :, :, start:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def copy_prefix_from(self, other: KVCache, length: int) -> None:
+        """Copy the first ``length`` positions of every layer from ``other`` (prefix-cache reuse)."""
+        self.k[:, :, :, :length] = other.k[:, :, :, :length]
+        self.v[:, :, :, :length] = other.v[:, :, :, :length]
+        self.length = length

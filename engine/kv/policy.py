@@ -1,0 +1,148 @@
+"""Compression policies: a policy scores the cached tokens; this base class turns scores into a per-KV-head top-k.
+
+A policy is a small dataclass implementing only `score` (as in NVIDIA's kvpress). The base handles the budget
+(``ratio``: keep ``ceil(n / ratio)``; or ``budget``: keep that many tokens), always keeps the most recent
+``window`` tokens, and picks the top-scoring rest independently for each KV head. ``when`` says at which points
+of a request the cache applies the policy (see `WHEN`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+WHEN: dict[str, str] = {
+    "end": "once, after the whole prompt is prefilled (question-aware: the question's queries can vote)",
+    "chunks": "before each later prefill chunk (question-agnostic; peak memory drops); the last chunk is kept",
+    "always": "before each later prefill chunk, after the prompt, and at every decode step (eviction)",
+}
+
+
+@dataclass
+class ScoreInputs:
+    """What a policy may look at when scoring one layer's cached tokens.
+
+    ``keys``/``values``: (B, Hkv, n, D), rotary already applied, in position order (the last stored token is the
+    most recent). ``queries``: (B, Hq, w, D), the last ``w`` queries seen by this layer (their keys are the last
+    ``w`` stored tokens). ``attn_sum``: (B, Hkv, n) attention each token has received from every query so far,
+    summed over the queries of each KV head's group (only when the policy sets ``needs_attn_sum``).
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    queries: torch.Tensor
+    layer: int
+    n_layers: int
+    attn_sum: torch.Tensor | None = None
+
+
+@dataclass
+class Policy:
+    """Base of the KV compression policies. Subclasses implement `score` (and may override `layer_budget`).
+
+    Parameters
+    ----------
+    ratio : float, optional
+        Compression ratio: 4.0 keeps ``ceil(n / 4)`` tokens per KV head and layer. Exactly one of ratio/budget.
+    budget : int, optional
+        Tokens kept per KV head and layer.
+    window : int
+        The most recent tokens, always kept; also the observation window of query-based scores.
+    when : str
+        When the cache applies the policy: one of `WHEN`'s keys.
+    """
+
+    ratio: float | None = None
+    budget: int | None = None
+    window: int = 32
+    when: str = "end"
+
+    needs_attn_sum = False  # set by policies that score with the attention accumulated over all queries
+    may_exceed_budget = False  # set by policies that can keep more than layer_budget tokens (AdaKV's padding)
+
+    def __post_init__(self) -> None:
+        if (self.ratio is None) == (self.budget is None):
+            raise ValueError(f"{type(self).__name__}: set exactly one of ratio= (e.g. 4.0) or budget= (tokens)")
+        if self.ratio is not None and self.ratio < 1.0:
+            raise ValueError(f"ratio must be >= 1 (4.0 keeps a quarter of the tokens), got {self.ratio}")
+        if self.budget is not None and self.budget < 1:
+            raise ValueError(f"budget must be a positive number of tokens, got {self.budget}")
+        if self.window < 0:
+            raise ValueError(f"window must be >= 0, got {self.window}")
+        if self.when not in WHEN:
+            raise ValueError(f"unknown when={self.when!r}: choose one of {', '.join(WHEN)}")
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__.lower()
+
+    def make_cache(self, config: Any, **kwargs: Any) -> Any:
+        """Lets a bare policy be passed as ``kv_policy``: the cache of ``KVSpec(self)`` (model-dtype storage)."""
+        from engine.kv.compressed import KVSpec
+
+        return KVSpec(self).make_cache(config, **kwargs)
+
+    def score(self, inputs: ScoreInputs) -> torch.Tensor:
+        """Importance of every cached token, (B, Hkv, n); higher is kept first."""
+        raise NotImplementedError
+
+    def target(self, n_seen: int) -> int:
+        """Tokens to keep per KV head when ``n_seen`` tokens went through the cache (before per-layer shaping)."""
+        if self.budget is not None:
+            return self.budget
+        assert self.ratio is not None
+        return max(1, math.ceil(n_seen / self.ratio))
+
+    def layer_budget(self, n_seen: int, layer: int, n_layers: int) -> int:
+        """Tokens to keep in ``layer``; uniform here, PyramidKV shapes it over the layers."""
+        return self.target(n_seen)
+
+    def recent(self, k: int) -> int:
+        """How many of the ``k`` kept tokens are reserved for the most recent ones."""
+        return min(self.window, k)
+
+    def keep_indices(self, inputs: ScoreInputs, n_seen: int) -> torch.Tensor | None:
+        """Choose the tokens to keep.
+
+        Parameters
+        ----------
+        inputs : ScoreInputs
+            The layer's keys (B, Hkv, n, D), values, last queries and accumulated attention.
+        n_seen : int
+            Tokens that went through the cache so far (the ratio applies to this count).
+
+        Returns
+        -------
+        torch.Tensor or None
+            Indices (B, Hkv, k) into the n stored tokens, ascending; None when the budget covers every token.
+        """
+        n = inputs.keys.shape[2]
+        k = self.layer_budget(n_seen, inputs.layer, inputs.n_layers)
+        if k >= n:
+            return None
+        scores = self.score(inputs).float().clone()  # (B, Hkv, n); never alias the inputs
+        assert scores.shape == inputs.keys.shape[:3], "score() must return (B, Hkv, n)"
+        recent = self.recent(k)
+        if recent:
+            scores[..., n - recent:] = float("inf")
+        idx = scores.topk(k, dim=-1).indices  # (B, Hkv, k)
+        return idx.sort(dim=-1).values
+
+
+def observation_attention(inputs: ScoreInputs) -> torch.Tensor:
+    """Softmax attention of the observation-window queries over all cached keys, (B, Hkv, group, w, n).
+
+    The window queries are the last ``w`` stored tokens, so query ``i`` sees keys ``< n - w + i + 1`` (causal).
+    """
+    q, keys = inputs.queries, inputs.keys
+    B, Hq, w, D = q.shape
+    Hkv, n = keys.shape[1], keys.shape[2]
+    group = Hq // Hkv
+    qg = q.float().view(B, Hkv, group, w, D)
+    logits = qg @ keys.float()[:, :, None].transpose(-2, -1) / math.sqrt(D)  # (B, Hkv, group, w, n)
+    qpos = torch.arange(n - w, n, device=q.device)[:, None]
+    future = torch.arange(n, device=q.device)[None, :] > qpos  # (w, n)
+    return logits.masked_fill(future, float("-inf")).softmax(dim=-1)

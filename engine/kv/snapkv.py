@@ -1,0 +1,31 @@
+"""SnapKV: the last prompt queries (observation window) vote for the tokens they attend to; votes are pooled.
+
+Li et al., "SnapKV: LLM Knows What You are Looking for Before Generation", NeurIPS 2024 (arXiv:2404.14469).
+Question-aware when applied after the whole prompt (``when="end"``: the question is in the window);
+question-agnostic when applied before later chunks (``when="chunks"``: the window is the end of the context).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.kv.policy import Policy, ScoreInputs, observation_attention
+
+
+@dataclass
+class SnapKV(Policy):
+    """Score = attention of the window queries, averaged over the window and the GQA group, max-pooled over
+    ``kernel`` neighbouring tokens (keeps whole phrases, not isolated tokens)."""
+
+    window: int = 32
+    kernel: int = 7
+
+    def score(self, inputs: ScoreInputs) -> torch.Tensor:
+        attn = observation_attention(inputs)  # (B, Hkv, group, w, n)
+        votes = attn.mean(dim=(2, 3))  # (B, Hkv, n)
+        if self.kernel > 1:
+            votes = F.max_pool1d(votes, self.kernel, stride=1, padding=self.kernel // 2)
+        return votes

@@ -1,0 +1,320 @@
+"""`LLM`: load a model and generate text with chunked prefill, a preallocated KV cache and a prefix cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.config import ModelConfig
+from engine.kv.cache import KVCache
+from engine.model import Transformer
+from engine.sampling import sample
+from engine.tokenizer import Tokenizer, load_tokenizer
+from engine.weights import load_model
+
+log = logging.getLogger(__name__)
+Step = Callable[[torch.Tensor, int], torch.Tensor]  # (token (1,), position) -> logits (1, vocab)
+DECODE_MODES = ("auto", "eager", "static", "graph")
+
+
+def _synthetic_tokenizer() -> Tokenizer:
+    """Random-weight models talk through the bundled SmolLM2 tokenizer, or a byte-level one where it is absent."""
+    try:
+        return load_tokenizer()
+    except (FileNotFoundError, ImportError) as exc:
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers import decoders, models, pre_tokenizers
+
+        log.warning("bundled tokenizer unavailable (%s): using a byte-level tokenizer", exc)
+        vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+        backend = HFTokenizer(models.BPE(vocab=vocab, merges=[]))
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        backend.add_special_tokens(["<|im_start|>", "<|im_end|>"])
+        return Tokenizer(backend, "<|im_end|>", None, None)
+
+
+class _GraphStep:
+    """One decode step replayed from a captured CUDA graph: static token, position and cache addresses."""
+
+    def __init__(self, model: Transformer, cache: KVCache) -> None:
+        self.cache = cache
+        self.tok = torch.zeros(1, 1, dtype=torch.long, device=cache.k.device)
+        self.pos = torch.full((), cache.max_len - 1, dtype=torch.long, device=cache.k.device)  # warm-up slot
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), torch.inference_mode():
+            for _ in range(2):
+                model(self.tok, self.pos, cache, last_only=True)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph), torch.inference_mode():
+            self.logits = model(self.tok, self.pos, cache, last_only=True)[:, -1]  # (1, vocab)
+
+    def __call__(self, tok: torch.Tensor, pos: int) -> torch.Tensor:
+        self.tok.copy_(tok.view(1, 1))
+        self.pos.fill_(pos)
+        self.graph.replay()
+        return self.logits
+
+
+def adapter_manifest(adapter: str | Path | None) -> dict[str, Any]:
+    """The ``manifest.json`` beside a LoRA adapter (empty when there is none)."""
+    if adapter is None or not (Path(adapter) / "manifest.json").exists():
+        return {}
+    return dict(json.loads((Path(adapter) / "manifest.json").read_text()))
+
+
+@dataclass
+class Generation:
+    """The result of one `LLM.generate` call."""
+
+    text: str
+    token_ids: list[int]
+    prompt_tokens: int
+    finish_reason: str  # "stop" (stop token or string) or "length"
+    timings_ms: dict[str, float] = field(default_factory=dict)  # "prefill", "decode"
+    prefill_tok_s: float = 0.0
+    decode_tok_s: float = 0.0
+    kv_bytes: int = 0
+    cached_tokens: int = 0  # prompt tokens whose KV came from the prefix cache
+    kv_stats: dict[str, Any] = field(default_factory=dict)  # from a compressing/quantizing cache (engine/kv/)
+
+
+class LLM:
+    """A single-device Llama-family model with its tokenizer; one request at a time.
+
+    The KV cache is allocated once (grown when a longer request arrives) and kept between requests: it doubles as
+    the prefix cache, since a new prompt sharing a prefix with the tokens it holds resumes after that prefix.
+    """
+
+    def __init__(self, model: Transformer, tokenizer: Tokenizer, *, max_seq_len: int,
+                 kv_budget_bytes: int | None = None, prefill_chunk: int | None = None,
+                 decode_mode: str = "auto") -> None:
+        """``decode_mode``: ``eager``; ``static`` (device-side position over the whole cache); ``graph`` (static,
+        replayed as a CUDA graph); ``auto`` = graph on CUDA, eager elsewhere."""
+        if decode_mode not in DECODE_MODES:
+            raise ValueError(f"unknown decode_mode {decode_mode!r}: choose one of {', '.join(DECODE_MODES)}")
+        self.model, self.tokenizer, self.config = model, tokenizer, model.config
+        self.max_seq_len, self.kv_budget_bytes = max_seq_len, kv_budget_bytes
+        self.device, self.dtype = model.norm.weight.device, model.norm.weight.dtype
+        self.adapter: str | None = None  # the merged LoRA adapter, if any
+        cuda = self.device.type == "cuda"
+        self.prefill_chunk = prefill_chunk or (8192 if cuda else 4096)  # tokens per prefill pass
+        self.decode_mode = ("graph" if cuda else "eager") if decode_mode == "auto" else decode_mode
+        self._graph: _GraphStep | None = None
+        self._cache: KVCache | None = None
+        self._cached_ids: list[int] = []  # the tokens whose KV the cache holds, in order
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, *, device: str = "cpu", dtype: torch.dtype = torch.float32,
+             max_seq_len: int | None = None, adapter: str | Path | None = "auto", threads: int | None = None,
+             kv_budget_bytes: int | None = None) -> LLM:
+        """Load ``model``: None = the bundled SmolLM2 GGUF, ``synthetic:<shape>``, a ``.gguf`` file or an HF dir.
+
+        ``adapter``: a PEFT LoRA directory merged at load; ``"auto"`` = the bundled domain adapter for the bundled
+        model (none for other models); None = no adapter. An adapter's ``manifest.json`` may carry the rope
+        parameters it was trained with (e.g. YaRN) and its ``max_seq_len``; both are applied.
+        """
+        if threads is not None:
+            torch.set_num_threads(threads)
+        if adapter == "auto":
+            from engine.adapters import default_adapter
+
+            adapter = default_adapter() if model is None else None
+        if model is None:
+            from engine.assets import smollm2_gguf
+
+            model = smollm2_gguf()
+        manifest = adapter_manifest(adapter)
+        n = max_seq_len or int(manifest.get("max_seq_len", 8192))
+        net = load_model(model, device=device, dtype=dtype, adapter=adapter, max_seq_len=n)
+        if manifest.get("rope_parameters"):
+            rope = dict(manifest["rope_parameters"])
+            theta = float(rope.pop("rope_theta", net.config.rope_theta))
+            net.config = dataclasses.replace(net.config, rope_scaling=rope, rope_theta=theta)
+            net.setup_rope(n)
+        src = str(model)
+        tokenizer = _synthetic_tokenizer() if src.startswith("synthetic:") else load_tokenizer(Path(src))
+        llm = cls(net, tokenizer, max_seq_len=n, kv_budget_bytes=kv_budget_bytes)
+        llm.adapter = str(adapter) if adapter else None
+        return llm
+
+    # -- requests ---------------------------------------------------------------------------------------------------
+    def kv_bytes_for(self, n_tokens: int) -> int:
+        cfg: ModelConfig = self.config
+        return KVCache.bytes_needed(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, n_tokens, dtype=self.dtype)
+
+    def _prompt_ids(self, prompt: str | list[int], chat: bool) -> list[int]:
+        if isinstance(prompt, str):
+            text = self.tokenizer.chat([{"role": "user", "content": prompt}]) if chat else prompt
+            ids = self.tokenizer.encode(text)
+        else:
+            ids = [int(t) for t in prompt]
+        if not ids:
+            raise ValueError("the prompt is empty: pass some text or token ids")
+        if len(ids) > self.max_seq_len:
+            raise ValueError(f"the prompt has {len(ids)} tokens but max_seq_len is {self.max_seq_len}: shorten it "
+                             "or load the model with a larger max_seq_len")
+        if max(ids) >= self.config.vocab_size or min(ids) < 0:
+            raise ValueError(f"token ids must lie in [0, {self.config.vocab_size})")
+        return ids
+
+    def _admit(self, total: int, kv_policy: object | None, prompt_len: int = 0) -> KVCache:
+        """The request's KV cache, after checking the KV budget (before any work).
+
+        With a ``kv_policy`` (an engine.kv ``KVSpec``, or a bare policy that gets wrapped in one) the request gets
+        its own cache from ``kv_policy.make_cache``; otherwise the shared cache, which also serves as prefix cache.
+        """
+        need = self.kv_bytes_for(total)
+        if self.kv_budget_bytes is not None and need > self.kv_budget_bytes:
+            raise ValueError(f"request needs {need / 2**20:.1f} MiB of KV cache for {total} tokens but the budget is "
+                             f"{self.kv_budget_bytes / 2**20:.1f} MiB: shorten the prompt or max_new_tokens, or "
+                             "raise kv_budget_bytes")
+        cfg = self.config
+        if kv_policy is not None:
+            if not hasattr(kv_policy, "make_cache"):
+                from engine.kv import KVSpec  # type: ignore[attr-defined]
+
+                kv_policy = KVSpec(policy=kv_policy)
+            self._cache, self._cached_ids = None, []  # the shared cache's contents are not kept
+            return kv_policy.make_cache(cfg, prompt_len=prompt_len, total=total,  # type: ignore[attr-defined]
+                                        chunk=self.prefill_chunk, dtype=self.dtype, device=self.device)
+        cache = self._cache
+        if cache is None or cache.max_len < total:
+            size = max(total, min(self.max_seq_len, 2048))
+            self._cache = cache = KVCache(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, size, dtype=self.dtype,
+                                          device=self.device)
+            self._cached_ids = []
+        return cache
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _decoder(self, cache: KVCache) -> Step:
+        """The decode step for this cache: eager, static-shape, or a CUDA graph captured once per cache."""
+        if cache.policy is not None:  # compressed caches change length as they go: no static shapes
+            return lambda tok, pos: self.model(tok.view(1, 1), pos, cache, last_only=True)[:, -1]
+        if self.decode_mode == "graph":
+            if self._graph is None or self._graph.cache is not cache:
+                try:
+                    self._graph = _GraphStep(self.model, cache)
+                except RuntimeError as exc:  # capture unsupported here: decode eagerly instead
+                    log.warning("CUDA graph capture failed (%s); decoding eagerly", exc)
+                    self.decode_mode = "eager"
+                    return self._decoder(cache)
+            return self._graph
+        if self.decode_mode == "static":
+            return lambda tok, pos: self.model(tok.view(1, 1), torch.tensor(pos, device=self.device), cache,
+                                               last_only=True)[:, -1]
+        return lambda tok, pos: self.model(tok.view(1, 1), pos, cache, last_only=True)[:, -1]
+
+    @torch.inference_mode()
+    def _prefill(self, ids: list[int], cache: KVCache) -> tuple[torch.Tensor, int]:
+        """Run the prompt through the model in chunks, reusing a cached prefix; logits of the last position."""
+        reuse = 0
+        for a, b in zip(self._cached_ids, ids[:-1], strict=False):  # keep >= 1 token to compute logits
+            if a != b:
+                break
+            reuse += 1
+        self._cached_ids = ids[:reuse]  # stays consistent if a chunk fails midway
+        tokens = torch.tensor([ids], device=self.device)
+        logits = torch.empty(0)
+        for start in range(reuse, len(ids), self.prefill_chunk):
+            chunk = tokens[:, start:start + self.prefill_chunk]
+            logits = self.model(chunk, start, cache, last_only=True)[:, -1]  # (1, vocab)
+        cache.length = len(ids)
+        self._cached_ids = list(ids)
+        return logits, reuse
+
+    def _run(self, prompt: str | list[int], max_new_tokens: int, temperature: float, top_p: float,
+             seed: int | None, stop: Sequence[str], stop_token_ids: Sequence[int], chat: bool,
+             kv_policy: object | None, ignore_eos: bool, out: list[Generation]) -> Iterator[str]:
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        ids = self._prompt_ids(prompt, chat)
+        total = min(len(ids) + max_new_tokens, self.max_seq_len)
+        cache = self._admit(total, kv_policy, len(ids))
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed) if seed is not None else gen.seed()
+        stops = {int(t) for t in stop_token_ids} | (set() if ignore_eos else {self.tokenizer.eos_id})
+        hold = max((len(s) for s in stop), default=1) - 1  # characters held back while a stop string may form
+
+        step = self._decoder(cache)
+        self._sync()
+        t0 = time.perf_counter()
+        logits, reused = self._prefill(ids, cache)
+        nxt = sample(logits, temperature, top_p, gen)
+        self._sync()
+        t1 = time.perf_counter()
+        new: list[int] = []
+        text, sent, reason = "", 0, "length"
+        pos = len(ids)
+        with torch.inference_mode():
+            while True:
+                tok = int(nxt[0])
+                if tok in stops:
+                    reason = "stop"
+                    break
+                new.append(tok)
+                text = self.tokenizer.decode(new)
+                cut = min(text.find(s) for s in stop if s in text) if any(s in text for s in stop) else -1
+                if cut >= 0:
+                    text, reason = text[:cut], "stop"
+                    break
+                safe = len(text) - hold if not text.endswith("\ufffd") else len(text) - hold - 1
+                if safe > sent:
+                    yield text[sent:safe]
+                    sent = safe
+                if len(new) >= max_new_tokens or pos >= total:
+                    break
+                logits = step(nxt, pos)
+                pos += 1
+                nxt = sample(logits, temperature, top_p, gen)
+        cache.length = pos  # positions written; the last sampled token's KV never was
+        self._cached_ids = (ids + new)[:pos]
+        if len(text) > sent:
+            yield text[sent:]
+        t2 = time.perf_counter()
+        prefill_s, decode_s = t1 - t0, t2 - t1
+        n_prefilled = len(ids) - reused
+        kv_stats = cache.stats() if hasattr(cache, "stats") else {}
+        out.append(Generation(
+            text=text, token_ids=new, prompt_tokens=len(ids), finish_reason=reason,
+            timings_ms={"prefill": prefill_s * 1e3, "decode": decode_s * 1e3},
+            prefill_tok_s=n_prefilled / prefill_s if prefill_s > 0 else 0.0,
+            decode_tok_s=max(len(new) - 1, 0) / decode_s if decode_s > 0 and len(new) > 1 else 0.0,
+            kv_bytes=kv_stats.get("kv_bytes", self.kv_bytes_for(len(ids) + len(new))), cached_tokens=reused,
+            kv_stats=kv_stats))
+
+    def generate(self, prompt: str | list[int], *, max_new_tokens: int = 256, temperature: float = 0.0,
+                 top_p: float = 1.0, seed: int | None = None, stop: Sequence[str] = (),
+                 stop_token_ids: Sequence[int] = (), chat: bool = False, kv_policy: object | None = None,
+                 ignore_eos: bool = False) -> Generation:
+        """Generate a continuation of ``prompt`` (text, or token ids); ``chat`` wraps text in the chat template.
+
+        ``kv_policy`` is handed to the request's `KVCache` (compression/quantization policies of engine/kv/);
+        ``ignore_eos`` keeps decoding past the end-of-sequence token (benchmarks).
+        """
+        out: list[Generation] = []
+        for _ in self._run(prompt, max_new_tokens, temperature, top_p, seed, stop, stop_token_ids, chat, kv_policy,
+                           ignore_eos, out):
+            pass
+        return out[0]
+
+    def stream(self, prompt: str | list[int], *, max_new_tokens: int = 256, temperature: float = 0.0,
+               top_p: float = 1.0, seed: int | None = None, stop: Sequence[str] = (),
+               stop_token_ids: Sequence[int] = (), chat: bool = False,
+               kv_policy: object | None = None, ignore_eos: bool = False) -> Iterator[str]:
+        """Like `generate`, yielding text pieces as they decode."""
+        yield from self._run(prompt, max_new_tokens, temperature, top_p, seed, stop, stop_token_ids, chat, kv_policy,
+                             ignore_eos, [])

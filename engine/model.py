@@ -1,0 +1,136 @@
+"""A Llama-family decoder (Llama 2/3, Mistral, Qwen2, SmolLM2), single device, written as the math.
+
+x = embed(tokens)
+for each block:   x = x + attn(rmsnorm(x));   x = x + mlp(rmsnorm(x))
+logits = lm_head(rmsnorm(x))
+
+Parallelism, KV compression and quantization are applied from outside (transforms, cache policies).
+Parameter names: ``attn.wqkv`` fuses q, k, v rows (in that order); ``mlp.w13`` fuses gate and up rows.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.attention import attention
+from engine.config import ModelConfig
+from engine.kv.cache import KVCache
+from engine.rope import apply_rotary, rope_cos_sin, rope_frequencies
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(x.dtype)
+
+
+class Attention(nn.Module):
+    """Grouped-query attention with rotary positions; reads and writes the KV cache through ``cache.write``."""
+
+    def __init__(self, cfg: ModelConfig, layer: int) -> None:
+        super().__init__()
+        self.layer, self.n_heads, self.n_kv, self.hd = layer, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        self.q_dim, self.kv_dim = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
+        self.wqkv = nn.Linear(cfg.dim, self.q_dim + 2 * self.kv_dim, bias=cfg.qkv_bias)
+        self.wo = nn.Linear(self.q_dim, cfg.dim, bias=False)
+        self.backend = "auto"
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int | torch.Tensor,
+                cache: KVCache | None) -> torch.Tensor:
+        B, T, _ = x.shape
+        q, k, v = self.wqkv(x).split([self.q_dim, self.kv_dim, self.kv_dim], dim=-1)
+        q = q.view(B, T, self.n_heads, self.hd).transpose(1, 2)  # (B, H, T, hd)
+        k = k.view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, Hkv, T, hd)
+        v = v.view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, Hkv, T, hd)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if cache is not None:
+            k, v = cache.write(self.layer, start, k, v, q=q)  # (B, Hkv, n, hd); n = start + T unless compressed
+        q_offset = start if cache is None else k.shape[2] - T  # the new tokens are the last T keys returned
+        y, _ = attention(q, k, v, causal=True, q_offset=q_offset, backend=self.backend)  # (B, H, T, hd)
+        return self.wo(y.transpose(1, 2).reshape(B, T, self.q_dim))
+
+
+class MLP(nn.Module):
+    """SwiGLU: down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.ffn_dim = cfg.ffn_dim
+        self.w13 = nn.Linear(cfg.dim, 2 * cfg.ffn_dim, bias=False)
+        self.w2 = nn.Linear(cfg.ffn_dim, cfg.dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.w13(x).split(self.ffn_dim, dim=-1)
+        return self.w2(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.attn = Attention(cfg, layer)
+        self.mlp_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int | torch.Tensor,
+                cache: KVCache | None) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), cos, sin, start, cache)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.lm_head = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.rope_cos: torch.Tensor
+        self.rope_sin: torch.Tensor
+        self.register_buffer("rope_cos", torch.empty(0), persistent=False)
+        self.register_buffer("rope_sin", torch.empty(0), persistent=False)
+
+    def setup_rope(self, max_len: int | None = None) -> None:
+        """(Re)build the cos/sin tables for ``max_len`` positions on the model's device and dtype."""
+        cfg = self.config
+        n = max_len or cfg.max_seq_len
+        inv_freq, scale = rope_frequencies(cfg.head_dim, cfg.rope_theta, cfg.rope_scaling, cfg.max_seq_len, n)
+        cos, sin = rope_cos_sin(inv_freq, scale, n)  # (n, hd)
+        ref = self.norm.weight
+        self.rope_cos, self.rope_sin = cos.to(ref.device, ref.dtype), sin.to(ref.device, ref.dtype)
+
+    def set_attention_backend(self, backend: str) -> None:
+        for block in self.layers:
+            block.attn.backend = backend  # type: ignore[union-attr]
+
+    def forward(self, tokens: torch.Tensor, start: int | torch.Tensor = 0, cache: KVCache | None = None,
+                last_only: bool = False) -> torch.Tensor:
+        """Logits (B, T, vocab), or (B, 1, vocab) with ``last_only``, for ``tokens`` (B, T) at positions start...
+
+        With a ``cache`` the block attends to the cached positions ``[0, start)`` and is written into it. A tensor
+        ``start`` (one token, a device-side position) keeps every shape static for CUDA-graph decode.
+        """
+        T = tokens.shape[1]
+        if isinstance(start, torch.Tensor):
+            assert T == 1 and cache is not None, "a tensor position serves single-token decode with a cache"
+            cos, sin = self.rope_cos.index_select(0, start.view(1)), self.rope_sin.index_select(0, start.view(1))
+        elif start + T > self.rope_cos.shape[0]:
+            raise ValueError(f"positions up to {start + T} exceed the rope table ({self.rope_cos.shape[0]}): "
+                             "raise max_seq_len")
+        else:
+            cos, sin = self.rope_cos[start:start + T], self.rope_sin[start:start + T]  # (T, hd)
+        x = self.embed(tokens)  # (B, T, dim)
+        for block in self.layers:
+            x = block(x, cos, sin, start, cache)
+        if last_only:
+            x = x[:, -1:]
+        return self.lm_head(self.norm(x))

@@ -1,0 +1,119 @@
+"""The tuning data builder: answers cite the right labels, held-out seeds stay out, prompts fit their budget."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from eval.tuning.data import EVAL_SEED_MIN, TuneDataConfig, build, corpus_examples, read_examples
+from eval.tuning.select import constraints_of
+from eval.tuning.targets import is_correct, paraphrase, target_answer
+
+
+class CharTokenizer:
+    """Three characters a token: fast, deterministic, enough for packing under a budget."""
+
+    def count(self, text: str) -> int:
+        return len(text) // 3 + 1
+
+    def chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        parts = [f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages]
+        return "".join(parts) + ("<|im_start|>assistant\n" if add_generation_prompt else "")
+
+
+TOK = CharTokenizer()
+
+
+@pytest.fixture(scope="module")
+def train_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
+    cfg = TuneDataConfig(seeds=(3,), questions_per_type=1, budgets={1024: 0.5, 2048: 0.5}, negatives=0.0)
+    out = tmp_path_factory.mktemp("tune") / "train.jsonl.xz"
+    stats = build(cfg, TOK, out)
+    rows = read_examples(out)
+    assert stats["examples"] == len(rows) > 0
+    return rows
+
+
+def _evidence_block(prompt: str, label: str) -> str:
+    m = re.search(rf"\[{label}\] (.*?)(?=\n\n\[E\d+\] |\n\nQuestion: )", prompt, re.S)
+    assert m, f"label {label} not in prompt"
+    return m.group(1)
+
+
+def test_answers_cite_labels_that_hold_the_evidence(train_rows: list[dict[str, object]]) -> None:
+    for r in train_rows:
+        cited = set(re.findall(r"\[(E\d+)\]", str(r["target"])))
+        assert cited, r["target"]
+        assert cited <= set(r["gold_labels"]), (r["type"], r["target"], r["gold_labels"])  # type: ignore[arg-type]
+        blocks = " ".join(_evidence_block(str(r["prompt"]), lab) for lab in cited)
+        for a in r["accept"]:  # type: ignore[attr-defined]
+            if not str(a).isdigit():  # counts and day differences are derived, the rest is quoted
+                assert str(a) in blocks, (r["type"], a)
+
+
+def test_targets_score_as_correct(train_rows: list[dict[str, object]]) -> None:
+    for r in train_rows:
+        assert is_correct(str(r["target"]), r["accept"], str(r["match"]), str(r["type"])), r["target"]  # type: ignore[arg-type]
+
+
+def test_prompts_fit_their_budget_and_restate_constraints(train_rows: list[dict[str, object]]) -> None:
+    for r in train_rows:
+        assert TOK.count(str(r["prompt"])) == r["tokens"] <= r["budget"]  # type: ignore[operator]
+        for c in constraints_of(str(r["question"])):
+            assert str(r["prompt"]).count(c) >= 2  # before and after the evidence
+
+
+def test_training_data_has_no_held_out_seed_or_eval_only_item(train_rows: list[dict[str, object]]) -> None:
+    assert all(int(r["seed"]) < EVAL_SEED_MIN for r in train_rows)  # type: ignore[call-overload]
+    assert not [r for r in train_rows if r["type"] == "paraphrase" or r["paraphrased"]]
+    with pytest.raises(ValueError, match="held out"):
+        TuneDataConfig(seeds=(1, EVAL_SEED_MIN + 2))
+    with pytest.raises(ValueError, match=">= 9000"):
+        TuneDataConfig(split="eval", seeds=(5,))
+
+
+def test_eval_split_asks_reworded_questions_never_seen_in_training(tmp_path: Path,
+                                                                   train_rows: list[dict[str, object]]) -> None:
+    cfg = TuneDataConfig(split="eval", seeds=(EVAL_SEED_MIN,), questions_per_type=1, budgets={1024: 1.0},
+                         paraphrased_budgets=(1024,), types=("single_needle", "temporal"))
+    rows = list(corpus_examples(EVAL_SEED_MIN, cfg, TOK, tmp_path))
+    para = [r for r in rows if r["paraphrased"]]
+    assert para and {r["type"] for r in rows} <= {"single_needle", "temporal"}
+    trained_questions = {str(r["question"]) for r in train_rows}
+    assert not trained_questions & {str(r["question"]) for r in para}
+    assert all(not str(r["question"]).startswith(("Which order contained", "How many days")) for r in para)
+
+
+def test_scorer_needs_numbers_to_stand_alone() -> None:
+    assert not is_correct("received 2021-03-08, refunded 2021-03-16", ["8"], "all", "temporal")
+    assert is_correct("16 - 8 = 8 days.", ["8"], "all", "temporal")
+    assert not is_correct("order #41758", ["4"], "all", "aggregation")
+    assert is_correct("held: 4 shipments.", ["4"], "all", "aggregation")
+    assert is_correct("EX-12 and EX-21", ["EX-12", "EX-99"], "any")
+    assert not is_correct("EX-12 and EX-21", ["EX-12", "EX-99"], "all")
+    with pytest.raises(ValueError, match="match must be"):
+        is_correct("x", ["x"], "some")
+
+
+def test_temporal_target_writes_the_month_boundary_arithmetic() -> None:
+    q = {"type": "temporal", "question": "How many days after the return of order #12345 was received was the "
+         "refund issued?", "answer": "5 days (received 2021-02-26, refunded 2021-03-03).", "accept": ["5"]}
+    gold = {"E2": "2021-02-26T10:00:00Z SKX X #12345 LEJ1 RETURN_RECEIVED",
+            "E7": "Refund of $9.00 for order #12345 issued on 2021-03-03; processed after inspection."}
+    t = target_answer(q, gold)
+    assert "2021-02-26 [E2]" in t and "2021-03-03 [E7]" in t and "28 - 26 + 3 = 5 days" in t
+
+
+def test_constraints_match_the_pipeline() -> None:
+    app_pipeline = pytest.importorskip("app.pipeline")
+    q = "Was order #48291 refunded between 2021-03-01 and 2021-03-31?"
+    assert constraints_of(q) == app_pipeline.constraints_of(q)
+
+
+def test_paraphrase_rewrites_only_known_templates() -> None:
+    assert paraphrase("Which order contained the SKU SKU-EL-12345?", "single_needle") == (
+        "In which order was item SKU-EL-12345 shipped?")
+    assert paraphrase("Something else?", "single_needle") is None
