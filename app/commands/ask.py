@@ -41,7 +41,7 @@ def register(cli: typer.Typer) -> None:
         budget: Annotated[int, typer.Option(help="Packed prompt size in tokens.")] = 3072,
         k: Annotated[int, typer.Option(help="Evidence records retrieved.")] = 24,
         max_new_tokens: Annotated[int, typer.Option(help="Longest answer in tokens.")] = 160,
-        rerank: Annotated[bool, typer.Option(help="Rerank with the cross-encoder.")] = True,
+        rerank: Annotated[bool, typer.Option(help="Rerank with the cross-encoder (~2 s on CPU).")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="The answer as JSON, last line.")] = False,
     ) -> None:
         """Answer QUESTION from the tenant's history, citing the evidence; unverifiable answers say so."""

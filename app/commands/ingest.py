@@ -1,0 +1,54 @@
+"""`longhaul ingest DIR --tenant T [--json]`: incremental ingest with rich progress bars."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command("ingest")
+    def ingest(
+        directory: Path = typer.Argument(..., help="folder of .jsonl/.csv/.md/.txt/.log files (e.g. OUT/docs)"),
+        tenant: str = typer.Option(..., "--tenant", "-t", help="tenant to ingest into"),
+        max_tokens: int = typer.Option(256, help="max engine tokens per chunk"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object on the last line"),
+    ) -> None:
+        """Ingest DIR into TENANT: only new or changed files are chunked and embedded; the index swaps atomically."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from app.ingest_job import ingest_directory
+        from app.settings import get_settings
+        from ingest.chunker import ChunkConfig
+
+        if not directory.is_dir():
+            raise FileNotFoundError(f"{directory} is not a directory: pass the folder holding the tenant's files")
+        console = Console(stderr=as_json)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=as_json) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            report = ingest_directory(
+                directory, tenant, get_settings(), chunk_config=ChunkConfig(max_tokens), progress=progress
+            )
+        for issue in report.issues[:50]:
+            console.print(f"[yellow]{issue}[/yellow]", markup=True, highlight=False)
+        if len(report.issues) > 50:
+            console.print(f"[yellow]... and {len(report.issues) - 50} more issues[/yellow]")
+        state = "unchanged" if report.unchanged else f"live version {report.version}"
+        console.print(
+            f"[green]{tenant}[/green]: {state}; files new {report.files_new}, changed {report.files_changed}, "
+            f"deleted {report.files_deleted}, unchanged {report.files_unchanged}; chunks {report.chunks_total}, "
+            f"embedded {report.chunks_embedded}; {report.seconds.get('total', 0):.1f} s"
+        )
+        if as_json:
+            typer.echo(json.dumps(asdict(report)))

@@ -1,0 +1,36 @@
+"""`longhaul search QUERY --tenant T [--k N] [--json]`: hybrid retrieval over the tenant's live index."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+
+def register(cli: typer.Typer) -> None:
+    @cli.command("search")
+    def search(
+        query: str = typer.Argument(..., help="the question or keywords"),
+        tenant: str = typer.Option(..., "--tenant", "-t", help="tenant to search"),
+        k: int = typer.Option(10, "--k", min=1, max=1000, help="number of hits"),
+        no_rerank: bool = typer.Option(False, "--no-rerank", help="skip the reranker"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object on the last line"),
+    ) -> None:
+        """Print the best chunks for QUERY, best first."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from app.retrievers import get_retriever
+        from app.settings import get_settings
+
+        if not query.strip():
+            raise ValueError("the query is empty: pass some words to search for")
+        hits = get_retriever(tenant, get_settings()).search(query, k=k, rerank=not no_rerank)
+        if as_json:
+            payload = [{"id": h.id, "source": h.source, "text": h.text, "score": h.score} for h in hits]
+            typer.echo(json.dumps({"hits": payload}, ensure_ascii=False))
+            return
+        table = Table("#", "score", "source", "text")
+        for i, h in enumerate(hits, start=1):
+            table.add_row(str(i), f"{h.score:.4f}", h.source, h.text[:160].replace("\n", " | "))
+        Console().print(table)

@@ -1,0 +1,84 @@
+"""Incremental ingest: unchanged -> nothing embedded; changed/new/deleted files; atomic swap; SQL records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.db import ChunkRow, DocumentRow, IndexVersionRow, TenantRow, session_factory
+from app.ingest_job import index_root, ingest_directory
+from app.retrievers import get_retriever
+from app.settings import Settings
+from retrieval.index import live_version
+from retrieval.rerank import KeyMatchReranker
+from tests.ingest.corpus_fixture import write_fixture_corpus
+from tests.retrieval.fakes import HashEmbedder
+
+
+def _rows(settings: Settings, model, tenant: str) -> list:
+    with session_factory(settings.sqlalchemy_url)() as s:
+        return list(s.scalars(select(model).where(model.tenant_id == tenant)))
+
+
+def test_incremental_ingest(tmp_path: Path) -> None:
+    write_fixture_corpus(tmp_path)
+    docs = tmp_path / "docs"
+    settings = Settings(data_dir=tmp_path / "data")
+    emb = HashEmbedder()
+    first = ingest_directory(docs, "acme", settings, embedder=emb)
+    assert first.version == "v000001" and first.files_new == 12 and first.chunks_total > 100
+    assert emb.embedded == first.chunks_embedded == len({c.sha256 for c in _rows(settings, ChunkRow, "acme")})
+    assert len(_rows(settings, ChunkRow, "acme")) == first.chunks_total
+
+    before = emb.embedded
+    again = ingest_directory(docs, "acme", settings, embedder=emb)
+    assert again.unchanged and again.version == "v000001" and emb.embedded == before  # embeds nothing
+
+    log = docs / "scans" / "scans_2021_01.log"
+    new_line = "2021-01-30T10:00:00Z SKX SKX0000000001 #99999 LEJ1 EXCEPTION EX-91 LITHIUM_HAZMAT_HOLD lithium hold"
+    log.write_text(log.read_text() + new_line + "\n")
+    (docs / "notes" / "MAD2_2021_03.md").unlink()
+    (docs / "notes" / "extra.txt").write_text("A new note about order #77777.\n\nSecond paragraph.\n")
+    changed = ingest_directory(docs, "acme", settings, embedder=emb)
+    assert (changed.files_new, changed.files_changed, changed.files_deleted) == (1, 1, 1)
+    assert changed.version == "v000002" and live_version(index_root(settings, "acme")) == "v000002"
+    assert 0 < changed.chunks_embedded <= 3  # only the new shipment's chunk and the two new paragraphs
+    assert emb.embedded == before + changed.chunks_embedded
+
+    chunk_docs = {c.doc_id for c in _rows(settings, ChunkRow, "acme")}
+    assert "notes/MAD2_2021_03.md" not in chunk_docs and "notes/extra.txt" in chunk_docs
+    assert {d.id for d in _rows(settings, DocumentRow, "acme")} == {
+        p.relative_to(docs).as_posix() for p in docs.rglob("*") if p.is_file()
+    }
+    versions = {v.version: v.status for v in _rows(settings, IndexVersionRow, "acme")}
+    assert versions == {"v000001": "retired", "v000002": "live"}
+    with session_factory(settings.sqlalchemy_url)() as s:
+        assert s.get(TenantRow, "acme").live_version == "v000002"
+
+    ret = get_retriever("acme", settings, embedder=emb, reranker=KeyMatchReranker())
+    assert ret.version == "v000002"
+    hits = ret.search("order #99999 lithium hold", k=3)
+    assert new_line in hits[0].text
+    assert not any(h.metadata["doc_id"] == "notes/MAD2_2021_03.md" for h in ret.search("MAD2 warehouse notes", k=50))
+
+
+def test_bad_tenant_and_unknown_tenant(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    with pytest.raises(ValueError, match="not a valid name"):
+        ingest_directory(tmp_path, "../evil", settings, embedder=HashEmbedder())
+    with pytest.raises(ValueError, match="longhaul ingest DIR --tenant ghost"):
+        get_retriever("ghost", settings)
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        ingest_directory(tmp_path / "missing", "t", settings, embedder=HashEmbedder())
+
+
+def test_empty_directory_gives_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "empty.txt").write_text("")
+    settings = Settings(data_dir=tmp_path / "data")
+    report = ingest_directory(tmp_path / "docs", "t", settings, embedder=HashEmbedder())
+    assert report.chunks_total == 0 and any("empty file" in i for i in report.issues)
+    with pytest.raises(ValueError, match="empty"):
+        get_retriever("t", settings)
