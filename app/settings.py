@@ -23,6 +23,18 @@ class Settings(BaseSettings):
     default_tenant: str = "demo"
     threads: int = Field(default=0, ge=0, description="torch threads; 0 = all cores")
     max_question_chars: int = Field(default=4000, gt=0)
+    # service: queues, cache, limits, jobs
+    retrieval_workers: int = Field(default=4, ge=1)
+    generate_workers: int = Field(default=1, ge=1)
+    queue_max_waiting: int = Field(default=64, ge=0)
+    queue_max_wait_s: float = Field(default=30.0, gt=0)
+    cache_ttl_s: int = Field(default=3600, ge=1)
+    redis_prefix: str = "longhaul"
+    rate_limit_per_minute: int = Field(default=6000, ge=1)
+    max_body_bytes: int = Field(default=8 * 2**20, ge=1024)
+    job_workers: int = Field(default=2, ge=1)
+    job_max_attempts: int = Field(default=3, ge=1)
+    job_visibility_timeout_s: int = Field(default=600, ge=1)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

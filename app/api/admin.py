@@ -1,0 +1,40 @@
+"""POST /admin/reindex and GET /admin/reindex/{id}: rebuild the tenant's index in the background, swap it live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.concurrency import run_in_threadpool
+
+from app.api.deps import AdminKey, StateDep
+from app.api.problems import COMMON, CONFLICT, NOT_FOUND
+from app.api.schemas import ReindexIn, ReindexOut
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+def _out(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "tenant": row.tenant_id, "status": row.status, "n_chunks": row.n_chunks,
+            "index_version": None if row.version == "pending" else row.version}
+
+
+@router.post("/reindex", status_code=202, response_model=ReindexOut, responses={**COMMON, **CONFLICT})
+async def reindex(key: AdminKey, state: StateDep, body: ReindexIn | None = None) -> dict[str, Any]:
+    """Start building a new index version; the live one keeps serving until the atomic swap."""
+    body = body or ReindexIn(reembed=False)
+    try:
+        row_id = await run_in_threadpool(state.store.start_reindex, key.tenant, body.reembed)
+    except LookupError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    state.background.submit(state.store.run_reindex, key.tenant, row_id)
+    row = await run_in_threadpool(state.store.reindex_status, key.tenant, row_id)
+    return _out(row)
+
+
+@router.get("/reindex/{reindex_id}", response_model=ReindexOut, responses={**COMMON, **NOT_FOUND})
+async def reindex_status(reindex_id: int, key: AdminKey, state: StateDep) -> dict[str, Any]:
+    row = await run_in_threadpool(state.store.reindex_status, key.tenant, reindex_id)
+    if row is None:
+        raise HTTPException(404, f"no reindex {reindex_id} in this tenant")
+    return _out(row)

@@ -1,0 +1,50 @@
+"""Typed dependencies: the app state, the authenticated key (bearer API key) and scope checks."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.api.state import AppState
+from app.security import ApiKey, authenticate
+
+bearer = HTTPBearer(auto_error=False, description="An API key from `longhaul keys create`")
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.longhaul
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def current_key(state: StateDep,
+                      creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiKey:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(401, "send an API key as `Authorization: Bearer <key>`", headers=challenge)
+    key = await run_in_threadpool(authenticate, state.settings, creds.credentials)
+    if key is None:
+        raise HTTPException(401, "the API key is unknown or revoked", headers=challenge)
+    wait = state.limiter.take(key.id)
+    if wait > 0:
+        raise HTTPException(429, "rate limit of this API key exceeded",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    return key
+
+
+def require(scope: str):  # noqa: ANN201 - a dependency factory
+    async def check(key: Annotated[ApiKey, Depends(current_key)]) -> ApiKey:
+        if not key.allows(scope):
+            raise HTTPException(403, f"this API key lacks the {scope!r} scope")
+        return key
+
+    return check
+
+
+AgentKey = Annotated[ApiKey, Depends(require("agent"))]
+AdminKey = Annotated[ApiKey, Depends(require("admin"))]

@@ -1,0 +1,45 @@
+"""GET /healthz (the process is up), /readyz (it can serve: database reachable), /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app.api.deps import StateDep
+from app.api.problems import UNAVAILABLE, problem_response
+from app.api.schemas import Health
+from app.db import get_engine
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+def _db_ok(url: str) -> bool:
+    try:
+        with get_engine(url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        return False
+
+
+@router.get("/readyz", response_model=Health, responses=UNAVAILABLE)
+async def readyz(state: StateDep) -> Health | JSONResponse:
+    """Ready when the database answers; Redis down only degrades (answers continue uncached)."""
+    db = await run_in_threadpool(_db_ok, state.settings.sqlalchemy_url)
+    redis = await run_in_threadpool(state.cache.ping)
+    if not db:
+        return problem_response(503, "the database is unreachable")
+    return Health(status="ok" if redis is not False else "degraded", checks={"database": db, "redis": redis})
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus"}})
+async def metrics(state: StateDep) -> Response:
+    return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

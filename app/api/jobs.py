@@ -1,0 +1,91 @@
+"""Reconciliation jobs: POST /v1/jobs/reconcile, GET /v1/jobs/{id} (progress), its results as JSONL or CSV,
+cancel and resume. Items run on Celery workers (Redis) or in this process."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from app import jobs as J
+from app.api.deps import AgentKey, StateDep
+from app.api.problems import COMMON, NOT_FOUND, UNAVAILABLE, Responses
+from app.api.schemas import JobOut, ReconcileIn
+from app.api.state import AppState
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+RESULTS_DOC: Responses = {200: {"description": "one line per item, in order",
+                     "content": {"application/x-ndjson": {"schema": {"type": "string"}},
+                                 "text/csv": {"schema": {"type": "string"}}}}}
+
+
+def _out(state: AppState, tenant: str, job_id: str) -> dict[str, Any]:
+    found = J.get_job(state.store.Session, tenant, job_id)
+    if found is None:
+        raise HTTPException(404, f"no job {job_id[:40]!r} in this tenant")
+    job, counts = found
+    finished = counts["done"] + counts["failed"] + counts["cancelled"]
+    return {"id": job.id, "tenant": job.tenant_id, "status": job.status, "n_items": job.n_items, "counts": counts,
+            "progress": finished / job.n_items if job.n_items else 1.0, "runner": state.jobs.kind,
+            "created_at": job.created_at, "finished_at": job.finished_at}
+
+
+def _dispatch(state: AppState, item_ids: list[int]) -> None:
+    try:
+        state.jobs.dispatch(item_ids)
+    except Exception as exc:  # broker down: the items stay pending in SQL; POST .../resume sends them again
+        raise HTTPException(503, f"the job queue is unreachable ({type(exc).__name__}); the job is recorded: "
+                                 "POST /v1/jobs/{id}/resume when it is back") from exc
+
+
+@router.post("/reconcile", status_code=202, response_model=JobOut, responses={**COMMON, **UNAVAILABLE})
+async def reconcile(body: ReconcileIn, key: AgentKey, state: StateDep) -> dict[str, Any]:
+    """Ask the question for every selected order; poll GET /v1/jobs/{id} for progress."""
+    Session = state.store.Session
+    q = body.query
+    if q is None:
+        orders, selection = list(body.orders or []), {"orders": body.orders}
+    else:
+        orders = await run_in_threadpool(J.delayed_refund_orders, Session, key.tenant, q.min_delay_days,
+                                         q.date_from, q.date_to)
+        selection = q.model_dump(mode="json")
+    spec = {"question": body.question, "options": body.options(), "selection": selection}
+    try:
+        job = await run_in_threadpool(J.create_job, Session, key.tenant, spec, orders)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    _dispatch(state, await run_in_threadpool(J.pending_items, Session, job.id))
+    return await run_in_threadpool(_out, state, key.tenant, job.id)
+
+
+@router.get("/{job_id}", response_model=JobOut, responses={**COMMON, **NOT_FOUND})
+async def job_status(job_id: str, key: AgentKey, state: StateDep) -> dict[str, Any]:
+    return await run_in_threadpool(_out, state, key.tenant, job_id)
+
+
+@router.get("/{job_id}/results", response_class=StreamingResponse, responses={**RESULTS_DOC, **COMMON, **NOT_FOUND})
+async def job_results(job_id: str, key: AgentKey, state: StateDep,
+                      format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl") -> StreamingResponse:
+    await run_in_threadpool(_out, state, key.tenant, job_id)
+    if format == "csv":
+        return StreamingResponse(J.results_csv(state.store.Session, job_id), media_type="text/csv")
+    return StreamingResponse(J.results_jsonl(state.store.Session, job_id), media_type="application/x-ndjson")
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, responses={**COMMON, **NOT_FOUND})
+async def cancel(job_id: str, key: AgentKey, state: StateDep) -> dict[str, Any]:
+    """Pending items are cancelled; items already running finish and are kept."""
+    await run_in_threadpool(_out, state, key.tenant, job_id)
+    await run_in_threadpool(J.cancel_job, state.store.Session, job_id)
+    return await run_in_threadpool(_out, state, key.tenant, job_id)
+
+
+@router.post("/{job_id}/resume", response_model=JobOut, responses={**COMMON, **NOT_FOUND, **UNAVAILABLE})
+async def resume(job_id: str, key: AgentKey, state: StateDep) -> dict[str, Any]:
+    """Send the job's pending (and, for a cancelled job, cancelled) items again; done items are never redone."""
+    await run_in_threadpool(_out, state, key.tenant, job_id)
+    await run_in_threadpool(J.reopen_job, state.store.Session, job_id)
+    _dispatch(state, await run_in_threadpool(J.pending_items, state.store.Session, job_id))
+    return await run_in_threadpool(_out, state, key.tenant, job_id)

@@ -1,0 +1,77 @@
+"""Everything one API process holds: settings, the pipeline, the engine queues, the cache, metrics, the stores."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.admission import EngineQueue
+from app.batching import BatchingEmbedder
+from app.cache import AnswerCache
+from app.documents import DocumentStore
+from app.job_runners import CeleryRunner, InProcessRunner, pipeline_ask
+from app.metrics import Metrics
+from app.pipeline import Pipeline
+from app.security import RateLimiter
+from app.settings import Settings
+from app.tunables import option
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    pipeline: Pipeline
+    metrics: Metrics
+    cache: AnswerCache
+    limiter: RateLimiter
+    store: DocumentStore
+    embedder: Any
+    queues: dict[str, EngineQueue] = field(default_factory=dict)
+    background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="bg"))
+    closed: bool = False
+    jobs: Any = None
+
+    def queue_for(self, mode: str) -> EngineQueue:
+        return self.queues["retrieval" if mode == "retrieval_only" else "generate"]
+
+    def open(self) -> None:
+        """(Re)start what `close` stopped: the ASGI lifespan may run more than once for one app."""
+        if self.closed:
+            self.background = ThreadPoolExecutor(2, thread_name_prefix="bg")
+            self.jobs.open()
+            self.closed = False
+        self.jobs.resume()  # in-process runner: pick up the pending items a crash or restart left behind
+
+    def close(self) -> None:
+        for q in self.queues.values():
+            q.shutdown()
+        self.background.shutdown(wait=False, cancel_futures=True)
+        self.jobs.close()
+        self.closed = True
+
+
+def build_state(settings: Settings, pipeline: Pipeline | None = None, embedder: Any = None) -> AppState:
+    from app.retrievers import get_retriever
+    from retrieval.embed import Embedder
+
+    metrics = Metrics()
+    embedder = embedder or BatchingEmbedder(Embedder())
+    pipeline = pipeline or Pipeline(settings, retriever_for=lambda t: get_retriever(t, settings, embedder=embedder))
+    state = AppState(
+        settings=settings, pipeline=pipeline, metrics=metrics,
+        cache=AnswerCache(settings.redis_url, ttl_s=option(settings, "cache_ttl_s"),
+                          prefix=option(settings, "redis_prefix")),
+        limiter=RateLimiter(option(settings, "rate_limit_per_minute")),
+        store=DocumentStore(settings, embedder=embedder), embedder=embedder,
+    )
+    if settings.redis_url:
+        state.jobs = CeleryRunner(settings)
+    else:
+        state.jobs = InProcessRunner(settings, pipeline_ask(pipeline))
+    for name, workers in (("retrieval", option(settings, "retrieval_workers")),
+                          ("generate", option(settings, "generate_workers"))):
+        gauge = metrics.queue_depth.labels(name)
+        state.queues[name] = EngineQueue(name, workers, option(settings, "queue_max_waiting"),
+                                         option(settings, "queue_max_wait_s"), on_depth=gauge.set)
+    return state

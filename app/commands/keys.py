@@ -1,0 +1,70 @@
+"""`longhaul keys create|list|revoke`: API keys bound to a tenant with scopes (stored hashed)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+keys = typer.Typer(help="Manage API keys (each bound to one tenant; scopes agent and/or admin).",
+                   no_args_is_help=True)
+
+
+@keys.command("create")
+def create(
+    tenant: Annotated[str, typer.Option(help="Tenant the key may read and write.")],
+    scope: Annotated[list[str], typer.Option(help="agent (ask, jobs) or admin (documents, reindex); repeatable.")],
+    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
+    json_out: Annotated[bool, typer.Option("--json", help="JSON on the last line.")] = False,
+) -> None:
+    """Create a key and print its secret once (only a hash is stored)."""
+    from app.security import create_key
+    from app.settings import get_settings
+
+    secret, info = create_key(get_settings(), tenant, scope, name)
+    if json_out:
+        typer.echo(json.dumps({"id": info.id, "key": secret, "tenant": info.tenant, "scopes": info.scopes}))
+    else:
+        typer.echo(f"key {info.id} for tenant {info.tenant} ({' '.join(info.scopes)}): {secret}")
+        typer.echo("store it now: it cannot be shown again.")
+
+
+@keys.command("list")
+def list_(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON on the last line.")] = False,
+) -> None:
+    """List keys (id, prefix, tenant, scopes, revoked), never their secrets."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.security import list_keys
+    from app.settings import get_settings
+
+    rows = list_keys(get_settings(), tenant)
+    if json_out:
+        typer.echo(json.dumps({"keys": [{"id": k.id, "prefix": k.prefix, "tenant": k.tenant, "scopes": k.scopes,
+                                         "name": k.name, "created_at": k.created_at.isoformat(),
+                                         "revoked": k.revoked} for k in rows]}))
+        return
+    table = Table("id", "prefix", "tenant", "scopes", "name", "created", "revoked")
+    for k in rows:
+        table.add_row(k.id, k.prefix + "…", k.tenant, " ".join(k.scopes), k.name, f"{k.created_at:%Y-%m-%d %H:%M}",
+                      "yes" if k.revoked else "")
+    Console().print(table)
+
+
+@keys.command("revoke")
+def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")]) -> None:
+    """Revoke a key at once; requests with it then get 401."""
+    from app.security import revoke_key
+    from app.settings import get_settings
+
+    if not revoke_key(get_settings(), key_id):
+        raise KeyError(f"no API key with id {key_id!r}: see `longhaul keys list`")
+    typer.echo(f"revoked {key_id}")
+
+
+def register(cli: typer.Typer) -> None:
+    cli.add_typer(keys, name="keys")
