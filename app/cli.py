@@ -1,7 +1,7 @@
 """The `longhaul` console script: the composition root that wires the stages together.
 
 Each command lives in `app/commands/<name>.py` and imports its heavy dependencies inside the command body so
-that `longhaul --help` stays instant.
+that `longhaul --help` stays instant. Groups: `bench` (performance against peers), `eval` (accuracy), `train`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,28 @@ import sys
 
 import typer
 
-from app.commands import ask, demo, generate
+from app.commands import (
+    ask,
+    bench_engine,
+    bench_retrieval,
+    bench_ring,
+    bench_service,
+    chat,
+    demo,
+    eval_domain,
+    eval_kv,
+    eval_litm,
+    generate,
+    ingest,
+    keys,
+    search,
+    serve,
+    train,
+    train_reranker,
+    worker,
+)
+from app.commands.bench import bench
+from app.commands.evalgroup import evals
 
 cli = typer.Typer(
     name="longhaul",
@@ -19,7 +40,7 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
+trainer = typer.Typer(help="Train the domain adapter and the reranker.", no_args_is_help=True)
 
 
 @cli.callback()
@@ -27,8 +48,17 @@ def _root() -> None:
     """longhaul: hybrid retrieval, position-aware packing and a long-context engine over order histories."""
 
 
-for module in (ask, demo, generate):
+for module in (demo, generate, ingest, search, ask, chat, serve, worker, keys):
     module.register(cli)
+for module in (bench_engine, bench_retrieval, bench_ring, bench_service):
+    module.register(bench)
+for module in (eval_litm, eval_domain, eval_kv):
+    module.register(evals)
+for module in (train, train_reranker):
+    module.register(trainer)
+cli.add_typer(bench, name="bench")
+cli.add_typer(evals, name="eval")
+cli.add_typer(trainer, name="train")
 
 
 def main() -> None:

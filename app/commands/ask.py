@@ -18,6 +18,11 @@ def print_report(answer: dict[str, Any], question: str) -> None:
     console.print(Panel(question, title="question", border_style="cyan"))
     status = "[green]verified[/]" if answer["verified"] else "[yellow]not verified[/]"
     console.print(Panel(answer["answer"], title=f"answer ({status}, mode {answer['mode']})", border_style="green"))
+    if answer.get("fallback") and answer.get("attempts"):
+        last = answer["attempts"][-1]
+        console.print(Panel(last["answer"], title=f"the model's draft, withheld (unsupported: "
+                                                    f"{', '.join(last['unsupported']) or 'no citation'})",
+                            border_style="yellow"))
     if answer["citations"]:
         cites = Table(title="citations", show_lines=False)
         cites.add_column("source", overflow="fold", max_width=40)

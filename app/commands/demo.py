@@ -1,12 +1,53 @@
-"""`longhaul demo`: the main job, end to end on a generated sample tenant (second runs reuse what is built)."""
+"""`longhaul demo`: the main job end to end — generate a sample history, ingest it, answer the canonical question.
+
+Second runs reuse the sample, the index (an unchanged directory embeds nothing) and the tokenizer cache.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+
+def _sample(settings: Any, tenant: str, tokens: int, seed: int) -> tuple[Path, dict[str, Any]]:
+    from rich.console import Console
+
+    from app.commands.generate import token_counter
+    from eval.corpus import CorpusConfig, generate_corpus
+
+    out = settings.data_dir / "samples" / f"{tenant}-{tokens}-{seed}"
+    if (out / "stats.json").exists():
+        Console().print(f"[dim]1/3 reusing the sample history in {out}[/]")
+        return out, json.loads((out / "stats.json").read_text())
+    counter, _ = token_counter("tokenizer")
+    with Console().status(f"1/3 generating a {tokens:,}-token history in {out}"):
+        stats = generate_corpus(out, CorpusConfig(tenant=tenant, tokens=tokens, seed=seed), counter)
+    return out, stats
+
+
+def _ingest(settings: Any, docs: Path, tenant: str) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from app.ingest_job import ingest_directory
+
+    console = Console()
+    with Progress(TextColumn("2/3 {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = ingest_directory(docs, tenant, settings, progress=progress)
+    state = "index unchanged, nothing embedded" if report.unchanged else f"index version {report.version}"
+    console.print(f"2/3 ingested tenant {tenant!r}: {report.chunks_total:,} chunks ({state})")
+    return report
 
 
 def register(cli: typer.Typer) -> None:
@@ -15,37 +56,29 @@ def register(cli: typer.Typer) -> None:
         tokens: Annotated[int, typer.Option(help="Sample size in tokens (1200000: full).")] = 200_000,
         seed: Annotated[int, typer.Option(help="Seed of the sample history.")] = 0,
         tenant: Annotated[str, typer.Option(help="Tenant name of the sample.")] = "demo",
+        budget: Annotated[int, typer.Option(help="Packed prompt size in tokens.")] = 3072,
+        json_out: Annotated[bool, typer.Option("--json", help="The answer as JSON, last line.")] = False,
     ) -> None:
-        """Generate a sample order history and report what it holds (the canonical question included)."""
+        """Generate a sample history, ingest it, and answer the canonical refund question with citations."""
         from rich.console import Console
-        from rich.table import Table
 
-        from app.commands.generate import token_counter
+        from app.commands.ask import print_report
+        from app.pipeline import AskOptions, Pipeline
         from app.settings import get_settings
-        from eval.corpus import CANONICAL_QUESTION, CorpusConfig, generate_corpus
+        from eval.corpus import CANONICAL_QUESTION
 
-        console = Console()
         settings = get_settings()
-        out = settings.data_dir / "samples" / f"{tenant}-{tokens}-{seed}"
-        stats_path = out / "stats.json"
-        if stats_path.exists():
-            stats = json.loads(stats_path.read_text())
-            console.print(f"[dim]reusing the sample history in {out}[/]")
-        else:
-            counter, _ = token_counter("tokenizer")
-            with console.status(f"generating a {tokens:,}-token history in {out}"):
-                stats = generate_corpus(Path(out), CorpusConfig(tenant=tenant, tokens=tokens, seed=seed), counter)
-        title = f"sample tenant {tenant!r}: {stats['tokens_measured']:,} tokens, {stats['orders']:,} orders"
-        table = Table(title=title)
-        table.add_column("record kind")
-        table.add_column("lines", justify="right")
-        for kind, n in sorted(dict(stats["lines_by_kind"]).items()):
-            table.add_row(kind, f"{n:,}")
-        console.print(table)
-        qtable = Table(title="planted questions (ground truth in questions.jsonl)")
-        qtable.add_column("type")
-        qtable.add_column("count", justify="right")
-        for kind, n in sorted(dict(stats["questions_by_type"]).items()):
-            qtable.add_row(kind, str(n))
-        console.print(qtable)
-        console.print(f"[bold]canonical question:[/] {CANONICAL_QUESTION}")
+        out, stats = _sample(settings, tenant, tokens, seed)
+        Console().print(f"1/3 sample history: {stats['tokens_measured']:,} tokens, {stats['orders']:,} orders, "
+                        f"{stats['questions']} planted questions (ground truth in {out / 'questions.jsonl'})")
+        _ingest(settings, out / "docs", tenant)
+        with Console().status("3/3 answering the canonical question (retrieve, pack, generate, verify)"):
+            answer = Pipeline(settings).ask(CANONICAL_QUESTION, tenant, AskOptions(budget=budget)).to_json()
+        truth = next(json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()
+                     if json.loads(line)["id"] == "q-canonical")
+        answer["expected"] = truth["answer"]
+        if json_out:
+            typer.echo(json.dumps(answer))
+            return
+        print_report(answer, CANONICAL_QUESTION)
+        Console().print(f"[dim]ground truth (from questions.jsonl):[/] {truth['answer']}")
