@@ -24,6 +24,7 @@ from app.commands import (
     generate,
     ingest,
     keys,
+    plan,
     search,
     serve,
     train,
@@ -48,7 +49,7 @@ def _root() -> None:
     """longhaul: hybrid retrieval, position-aware packing and a long-context engine over order histories."""
 
 
-for module in (demo, generate, ingest, search, ask, chat, serve, worker, keys):
+for module in (demo, generate, ingest, search, ask, chat, serve, worker, keys, plan):
     module.register(cli)
 for module in (bench_engine, bench_retrieval, bench_ring, bench_service):
     module.register(bench)

@@ -1,0 +1,46 @@
+"""`--validate`: predictions against the measured results, with calibrate / validate / excluded roles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.plan_validate import validate
+
+RESULTS = Path(__file__).resolve().parents[2] / "eval" / "results"
+
+
+def _ring_file(tmp_path: Path) -> Path:
+    """A copy of the ring result with its 1-GPU 256K prefill doubled: validation must notice."""
+    src = json.loads((RESULTS / "ring_gpu2.json").read_text())
+    src["model"]["262144"]["t1_s"] *= 2
+    (tmp_path / "ring_gpu2.json").write_text(json.dumps(src))
+    return tmp_path
+
+
+@pytest.mark.skipif(not (RESULTS / "ring_gpu2.json").is_file(), reason="needs eval/results/ring_gpu2.json")
+def test_validate_on_the_measured_results() -> None:
+    out = validate(RESULTS)
+    assert out["n_validate"] > 10 and out["n_calibrate"] > 0
+    bytes_rows = [r for r in out["rows"] if r["kind"] == "bytes" and r["role"] == "validate"]
+    assert bytes_rows and max(abs(r["err_pct"]) for r in bytes_rows) == out["max_bytes_err_pct"]
+    llama_prefill = [r for r in out["rows"] if r["what"] == "prefill_s" and r["role"] == "validate"]
+    assert llama_prefill and all(abs(r["err_pct"]) < 20 for r in llama_prefill)
+    roles = {r["role"].split(":")[0] for r in out["rows"]}
+    assert roles <= {"validate", "calibrate", "excluded"}
+    assert all(r["role"] != "excluded" for r in out["rows"])  # every exclusion says why
+
+
+@pytest.mark.skipif(not (RESULTS / "ring_gpu2.json").is_file(), reason="needs eval/results/ring_gpu2.json")
+def test_validate_flags_a_wrong_measurement(tmp_path: Path) -> None:
+    out = validate(_ring_file(tmp_path))
+    row = next(r for r in out["rows"] if r["what"] == "prefill_s" and r["context"] == 262144 and r["gpus"] == 1)
+    assert row["err_pct"] == pytest.approx(-49.3, abs=1.0)
+    assert out["max_time_err_pct"] >= 49 and not out["passed"]
+
+
+def test_missing_results_dir_raises(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not found"):
+        validate(tmp_path / "nope")
