@@ -56,14 +56,14 @@ def policies() -> list[Policy]:
         out.append(Policy("REFUND", v, start, window, tuple(body)))
     for v, (start, window) in enumerate(((date(2016, 1, 1), 30), (date(2018, 4, 1), 45), (date(2021, 8, 1), 30),
                                          (date(2023, 10, 1), 60)), 1):
-        body = (f"Customers may return items within {window} days of delivery.",
+        returns = (f"Customers may return items within {window} days of delivery.",
                 "Opened software, gift cards and personalised items cannot be returned.",
                 "Return shipping is free for defective items; otherwise a flat fee applies.")
-        out.append(Policy("RETURNS", v, start, window, body))
+        out.append(Policy("RETURNS", v, start, window, returns))
     for v, start in enumerate((date(2016, 1, 1), date(2019, 9, 1), date(2022, 2, 1)), 1):
-        body = (f"Lithium batteries ship under hazmat rules revision {v}; carriers may hold them (EX-91).",
+        hazmat = (f"Lithium batteries ship under hazmat rules revision {v}; carriers may hold them (EX-91).",
                 "Packages over 100 Wh need the class 9 label on two sides.")
-        out.append(Policy("HAZMAT", v, start, 0, body))
+        out.append(Policy("HAZMAT", v, start, 0, hazmat))
     return out
 
 

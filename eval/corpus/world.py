@@ -61,7 +61,7 @@ class Sku:
 
 def build_catalog(rng: random.Random, size: int = 240) -> list[Sku]:
     """SKUs reused across many orders (the same SKU shows up everywhere, on purpose)."""
-    catalog = []
+    catalog: list[Sku] = []
     used: set[str] = set()
     cats = list(SKU_CATEGORIES)
     while len(catalog) < size:
