@@ -21,6 +21,7 @@ from app.commands import (
     eval_domain,
     eval_kv,
     eval_litm,
+    eval_pipeline,
     generate,
     ingest,
     keys,
@@ -53,7 +54,7 @@ for module in (demo, generate, ingest, search, ask, chat, serve, worker, keys, p
     module.register(cli)
 for module in (bench_engine, bench_retrieval, bench_ring, bench_service):
     module.register(bench)
-for module in (eval_litm, eval_domain, eval_kv):
+for module in (eval_litm, eval_domain, eval_kv, eval_pipeline):
     module.register(evals)
 for module in (train, train_reranker):
     module.register(trainer)

@@ -46,6 +46,8 @@ _ALPHA = re.compile(r"[a-z]+")
 MONTH_YEAR_RE = re.compile(r"\b" + _MON + r",?\s+(\d{4})\b", re.I)
 AMOUNT_PREFIX_RE = re.compile(r"(?:\$|\b(?:USD|EUR|GBP)\s?)" + _NUM, re.I)
 AMOUNT_SUFFIX_RE = re.compile(r"\b" + _NUM + r"\s?(?:USD|EUR|GBP|dollars)\b", re.I)
+# Evidence-side only: a bare decimal with cents ("1899.00" in a CSV value column) supports an amount claim.
+BARE_AMOUNT_RE = re.compile(r"(?<![\d.])(\d+)\.(\d{2})(?![\d.])")
 
 IDENTIFIER_KINDS = frozenset({"order_id", "code", "sku"})
 
@@ -143,6 +145,10 @@ class ClaimIndex:
                 self.values.add((c.kind, c.value))
                 if c.kind == "date":
                     self.values.add(("month", c.value[:7]))
+            for m in BARE_AMOUNT_RE.finditer(t):
+                value = _amount(m.group(1), m.group(2))
+                if value:
+                    self.values.add(("amount", value))
 
     def supports(self, claim: Claim) -> bool:
         return (claim.kind, claim.value) in self.values

@@ -60,6 +60,7 @@ def register(evals: typer.Typer) -> None:
             "machine": f"{platform.machine()} {platform.node()}", "date": datetime.now(UTC).isoformat(),
             "adapter": adapter, "corpus": str(corpus)})
         out.parent.mkdir(parents=True, exist_ok=True)
+        result = json.loads(json.dumps(result).replace("NaN", "null"))  # strict JSON: no gold slot = null
         out.write_text(json.dumps(result, indent=2) + "\n")
         plot_litm(result, out.with_suffix(".png"))
         summary = {k: v for k, v in result.items() if k.startswith("litm_worst_over_best")}

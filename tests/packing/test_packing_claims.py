@@ -48,3 +48,14 @@ def test_packing_claims_citations_and_identifiers():
         "Refunded [E8]; delayed by customs [E7, E3] and again [E8]. Not a label: [note]."
     )
     assert identifiers(["Why is order #222222 held with EX-91?", "on 2021-03-04"]) == {"#222222", "EX-91"}
+
+
+def test_bare_csv_amount_supports_a_dollar_claim_but_not_another_amount() -> None:
+    from packing.claims import ClaimIndex
+
+    row = "#30495,2016-04-08,C-15615,MEM1,BLR,BLR4708136406,SKU-SP-94263,sports,2,408.99,2016-04-09"
+    idx = ClaimIndex([row])
+    right = [c for c in extract_claims("Declared value: $408.99 [E1].") if c.kind == "amount"]
+    wrong = [c for c in extract_claims("Declared value: $409.99 [E1].") if c.kind == "amount"]
+    assert right and idx.supports(right[0])
+    assert wrong and not idx.supports(wrong[0])

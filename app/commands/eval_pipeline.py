@@ -1,0 +1,112 @@
+"""`longhaul eval pipeline`: gold evidence in the packed context (per mode), verification of correct vs corrupted
+answers, and accuracy / verified rate / latency per stage with the real model (hybrid, a few per type)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def _load_questions(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def register(evals: typer.Typer) -> None:
+    @evals.command("pipeline")
+    def pipeline(
+        tenant: Annotated[str, typer.Option(help="An ingested tenant.")] = "demo",
+        questions: Annotated[Path, typer.Option(help="Ground truth (questions.jsonl of the tenant's corpus).")] = Path(
+            ".longhaul/samples/demo-200000-0/questions.jsonl"),
+        modes: Annotated[str, typer.Option(help="Modes for the packed-context recall (no LLM).")] = (
+            "hybrid,long_context"),
+        budget: Annotated[int, typer.Option(help="Packed budget for recall and verification.")] = 3072,
+        answer_budget: Annotated[int, typer.Option(help="Packed budget for the real-LLM answers.")] = 2048,
+        per_type: Annotated[int, typer.Option(help="Questions per type answered by the real LLM (0 = skip).")] = 1,
+        k: Annotated[int, typer.Option(help="Retrieved records per question.")] = 24,
+        threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
+        out: Annotated[Path, typer.Option(help="Results file.")] = Path("eval/results/pipeline_cpu.json"),
+        json_out: Annotated[bool, typer.Option("--json", help="JSON object on the last line.")] = False,
+    ) -> None:
+        """Retrieval + packing recall, verifier flag rates, and end-to-end accuracy of `longhaul ask`."""
+        import torch
+
+        from app.pipeline import ENTITIES, AskOptions, Pipeline, constraints_of
+        from app.settings import get_settings
+        from engine.tokenizer import load_tokenizer
+        from eval.pipeline_eval import pick_per_type, score_answers, score_gold_recall, score_verification
+        from packing.packer import pack
+        from packing.verify import verify
+
+        torch.set_num_threads(threads)
+        settings = get_settings()
+        settings.threads = threads
+        qs = _load_questions(questions)
+        tok = load_tokenizer()
+
+        class _NoLLM:
+            tokenizer = tok
+
+        pipe = Pipeline(settings, llm_factory=_NoLLM)
+
+        def context_fn(mode: str, b: int) -> Any:
+            cache: dict[str, list[dict[str, str]]] = {}
+
+            def context_of(question: str) -> list[dict[str, str]]:
+                if question not in cache:
+                    opts = AskOptions(mode=mode, budget=b, k=k)
+                    ev = pipe._evidence(question, tenant, opts)  # the pipeline's own retrieval stage
+                    packed = pack(question, ev, tok, b, order=opts.order, constraints=constraints_of(question))
+                    cache[question] = [{"label": p.label, "text": p.rendered()} for p in packed.evidence]
+                return cache[question]
+            return context_of
+
+        result: dict[str, Any] = {"recall": {}}
+        for mode in modes.split(","):
+            result["recall"][mode] = score_gold_recall(qs, context_fn(mode, budget))
+            typer.echo(f"{mode}: gold_in_context_recall {result['recall'][mode]['gold_in_context_recall']}",
+                       err=True)
+
+        def verified(answer: str, texts: Any, given: str) -> bool:
+            return verify(answer, texts, ENTITIES, given=given).verified
+
+        result["verification"] = score_verification(qs, context_fn("hybrid", budget), verified)
+        if per_type > 0:
+            real = Pipeline(settings)
+            opts = AskOptions(mode="hybrid", budget=answer_budget, k=k)
+            picked = pick_per_type(qs, per_type)
+
+            def ask(question: str) -> dict[str, Any]:
+                a = real.ask(question, tenant, opts).to_json()
+                typer.echo(f"  {question[:50]}: {a['timings_ms'].get('total', 0) / 1e3:.1f}s verified={a['verified']}",
+                           err=True)
+                return a
+            result["answers"] = score_answers(picked, ask)
+        summary = {
+            "gold_in_context_recall": result["recall"].get("hybrid", next(iter(result["recall"].values())))[
+                "gold_in_context_recall"],
+            "gold_in_context_recall_by_mode": {m: r["gold_in_context_recall"] for m, r in result["recall"].items()},
+            "gold_in_context_recall_by_type": {m: {t: c["rate"] for t, c in r["by_type"].items()}
+                                               for m, r in result["recall"].items()},
+            "verify_flag_rate_corrupted": result["verification"]["verify_flag_rate_corrupted"],
+            "verify_false_flag_rate": result["verification"]["verify_false_flag_rate"],
+        }
+        if "answers" in result:
+            summary.update({"accuracy": result["answers"]["accuracy"],
+                            "accuracy_by_type": result["answers"]["accuracy_by_type"],
+                            "verified_rate": result["answers"]["verified_rate"],
+                            "latency_ms_median": result["answers"]["latency_ms_median"]})
+        cmd = (f"longhaul eval pipeline --tenant {tenant} --questions {questions} --modes {modes} --budget {budget} "
+               f"--answer-budget {answer_budget} --per-type {per_type} --k {k} --threads {threads}")
+        result.update(summary)
+        result.update({"command": cmd, "tenant": tenant,
+                       "questions": str(questions), "budget": budget, "answer_budget": answer_budget,
+                       "per_type": per_type, "k": k, "threads": threads,
+                       "machine": f"{platform.machine()} {platform.node()}", "date": datetime.now(UTC).isoformat()})
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        typer.echo(json.dumps(result) if json_out else json.dumps(summary, indent=2))
