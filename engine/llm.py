@@ -17,6 +17,7 @@ from engine.config import ModelConfig
 from engine.kv.cache import KVCache
 from engine.model import Transformer
 from engine.sampling import sample
+from engine.stops import StopText
 from engine.tokenizer import Tokenizer, load_tokenizer
 from engine.weights import load_model
 
@@ -247,7 +248,7 @@ class LLM:
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed) if seed is not None else gen.seed()
         stops = {int(t) for t in stop_token_ids} | (set() if ignore_eos else {self.tokenizer.eos_id})
-        hold = max((len(s) for s in stop), default=1) - 1  # characters held back while a stop string may form
+        texts = StopText(self.tokenizer, stop)
 
         step = self._decoder(cache)
         self._sync()
@@ -257,7 +258,7 @@ class LLM:
         self._sync()
         t1 = time.perf_counter()
         new: list[int] = []
-        text, sent, reason = "", 0, "length"
+        reason = "length"
         pos = len(ids)
         with torch.inference_mode():
             while True:
@@ -266,15 +267,12 @@ class LLM:
                     reason = "stop"
                     break
                 new.append(tok)
-                text = self.tokenizer.decode(new)
-                cut = min(text.find(s) for s in stop if s in text) if any(s in text for s in stop) else -1
-                if cut >= 0:
-                    text, reason = text[:cut], "stop"
+                if texts.update(new):
+                    reason = "stop"
                     break
-                safe = len(text) - hold if not text.endswith("\ufffd") else len(text) - hold - 1
-                if safe > sent:
-                    yield text[sent:safe]
-                    sent = safe
+                piece = texts.ready()
+                if piece:
+                    yield piece
                 if len(new) >= max_new_tokens or pos >= total:
                     break
                 logits = step(nxt, pos)
@@ -282,8 +280,9 @@ class LLM:
                 nxt = sample(logits, temperature, top_p, gen)
         cache.length = pos  # positions written; the last sampled token's KV never was
         self._cached_ids = (ids + new)[:pos]
-        if len(text) > sent:
-            yield text[sent:]
+        piece, text = texts.rest(), texts.text
+        if piece:
+            yield piece
         t2 = time.perf_counter()
         prefill_s, decode_s = t1 - t0, t2 - t1
         n_prefilled = len(ids) - reused

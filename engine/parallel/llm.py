@@ -29,6 +29,7 @@ from engine.parallel.decode import ShardedKVCache
 from engine.parallel.ring import ZigzagPlan
 from engine.parallel.transform import apply_ring, ring_decode, ring_prefill
 from engine.sampling import sample
+from engine.stops import StopText
 from engine.tokenizer import Tokenizer
 
 
@@ -161,7 +162,7 @@ class RingLLM(LLM):
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed) if seed is not None else gen.seed()
         stops = {int(t) for t in stop_token_ids} | (set() if ignore_eos else {self.tokenizer.eos_id})
-        hold = max((len(s) for s in stop), default=1) - 1
+        texts = StopText(self.tokenizer, stop)
 
         t0 = time.perf_counter()
         self._send({"op": "generate", "ids": ids, "total": total})  # from here on every step must be broadcast
@@ -169,7 +170,7 @@ class RingLLM(LLM):
         nxt = sample(logits, temperature, top_p, gen)
         t1 = time.perf_counter()
         new: list[int] = []
-        text, sent, reason, pos = "", 0, "length", len(ids)
+        reason, pos = "length", len(ids)
         try:
             while True:
                 tok = int(nxt[0])
@@ -177,15 +178,12 @@ class RingLLM(LLM):
                     reason = "stop"
                     break
                 new.append(tok)
-                text = self.tokenizer.decode(new)
-                cut = min(text.find(s) for s in stop if s in text) if any(s in text for s in stop) else -1
-                if cut >= 0:
-                    text, reason = text[:cut], "stop"
+                if texts.update(new):
+                    reason = "stop"
                     break
-                safe = len(text) - hold if not text.endswith("\ufffd") else len(text) - hold - 1
-                if safe > sent:
-                    yield text[sent:safe]
-                    sent = safe
+                piece = texts.ready()
+                if piece:
+                    yield piece
                 if len(new) >= max_new_tokens or pos >= total:
                     break
                 self._step(tok, True)
@@ -194,8 +192,9 @@ class RingLLM(LLM):
                 nxt = sample(logits, temperature, top_p, gen)
         finally:  # also when a stream is abandoned or a step fails on rank 0: release the followers
             self._step(0, False)
-        if len(text) > sent:
-            yield text[sent:]
+        piece, text = texts.rest(), texts.text
+        if piece:
+            yield piece
         t2 = time.perf_counter()
         prefill_s, decode_s = t1 - t0, t2 - t1
         out.append(Generation(
