@@ -27,6 +27,7 @@ def register(evals: typer.Typer) -> None:
         budget: Annotated[int, typer.Option(help="Packed budget for recall and verification.")] = 3072,
         answer_budget: Annotated[int, typer.Option(help="Packed budget for the real-LLM answers.")] = 2048,
         per_type: Annotated[int, typer.Option(help="Questions per type answered by the real LLM (0 = skip).")] = 1,
+        answer_mode: Annotated[str, typer.Option(help="Mode of the real-LLM answers.")] = "hybrid",
         k: Annotated[int, typer.Option(help="Retrieved records per question.")] = 24,
         threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
         out: Annotated[Path, typer.Option(help="Results file.")] = Path("eval/results/pipeline_cpu.json"),
@@ -77,7 +78,7 @@ def register(evals: typer.Typer) -> None:
         result["verification"] = score_verification(qs, context_fn("hybrid", budget), verified)
         if per_type > 0:
             real = Pipeline(settings)
-            opts = AskOptions(mode="hybrid", budget=answer_budget, k=k)
+            opts = AskOptions(mode=answer_mode, budget=answer_budget, k=k)
             picked = pick_per_type(qs, per_type)
 
             def ask(question: str) -> dict[str, Any]:
@@ -96,12 +97,13 @@ def register(evals: typer.Typer) -> None:
             "verify_false_flag_rate": result["verification"]["verify_false_flag_rate"],
         }
         if "answers" in result:
-            summary.update({"accuracy": result["answers"]["accuracy"],
+            summary.update({"answer_mode": answer_mode, "accuracy": result["answers"]["accuracy"],
                             "accuracy_by_type": result["answers"]["accuracy_by_type"],
                             "verified_rate": result["answers"]["verified_rate"],
                             "latency_ms_median": result["answers"]["latency_ms_median"]})
         cmd = (f"longhaul eval pipeline --tenant {tenant} --questions {questions} --modes {modes} --budget {budget} "
-               f"--answer-budget {answer_budget} --per-type {per_type} --k {k} --threads {threads}")
+               f"--answer-budget {answer_budget} --per-type {per_type} --answer-mode {answer_mode} --k {k} "
+               f"--threads {threads}")
         result.update(summary)
         result.update({"command": cmd, "tenant": tenant,
                        "questions": str(questions), "budget": budget, "answer_budget": answer_budget,
