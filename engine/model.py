@@ -43,14 +43,20 @@ class Attention(nn.Module):
         self.wo = nn.Linear(self.q_dim, cfg.dim, bias=False)
         self.backend = "auto"
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int | torch.Tensor,
-                cache: KVCache | None) -> torch.Tensor:
+    def project(self, x: torch.Tensor, cos: torch.Tensor,
+                sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries (B, H, T, hd) and keys, values (B, Hkv, T, hd) of ``x`` (B, T, dim), rotary applied."""
         B, T, _ = x.shape
         q, k, v = self.wqkv(x).split([self.q_dim, self.kv_dim, self.kv_dim], dim=-1)
         q = q.view(B, T, self.n_heads, self.hd).transpose(1, 2)  # (B, H, T, hd)
         k = k.view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, Hkv, T, hd)
         v = v.view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, Hkv, T, hd)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int | torch.Tensor,
+                cache: KVCache | None) -> torch.Tensor:
+        B, T, _ = x.shape
+        q, k, v = self.project(x, cos, sin)
         if cache is not None:
             k, v = cache.write(self.layer, start, k, v, q=q)  # (B, Hkv, n, hd); n = start + T unless compressed
         q_offset = start if cache is None else k.shape[2] - T  # the new tokens are the last T keys returned

@@ -18,7 +18,6 @@ from torch import nn
 from engine.model import Attention, Transformer
 from engine.parallel.decode import ShardedKVCache
 from engine.parallel.ring import QUANT_MODES, ZigzagPlan, ring_attention
-from engine.rope import apply_rotary
 
 
 @dataclass
@@ -38,11 +37,11 @@ class RingPrefill:
         return out
 
 
-class RingAttention(nn.Module):
+class RingAttention(Attention):
     """`engine.model.Attention` with a pluggable attention core: the ``cache`` argument's ``attend`` method."""
 
     def __init__(self, attn: Attention) -> None:
-        super().__init__()
+        nn.Module.__init__(self)  # shares ``attn``'s weights instead of allocating new ones
         self.layer, self.n_heads, self.n_kv, self.hd = attn.layer, attn.n_heads, attn.n_kv, attn.hd
         self.q_dim, self.kv_dim = attn.q_dim, attn.kv_dim
         self.wqkv, self.wo, self.backend = attn.wqkv, attn.wo, attn.backend
@@ -53,11 +52,7 @@ class RingAttention(nn.Module):
             raise ValueError("a ring-parallel model runs through ring_prefill() and ring_decode() (with a "
                              "ShardedKVCache), not model(tokens)")
         B, T, _ = x.shape
-        q, k, v = self.wqkv(x).split([self.q_dim, self.kv_dim, self.kv_dim], dim=-1)
-        q = q.view(B, T, self.n_heads, self.hd).transpose(1, 2)  # (B, H, T, hd)
-        k = k.view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, Hkv, T, hd)
-        v = v.view(B, T, self.n_kv, self.hd).transpose(1, 2)  # (B, Hkv, T, hd)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        q, k, v = self.project(x, cos, sin)
         y = cache.attend(self.layer, q, k, v, self.backend)  # (B, H, T, hd)
         return self.wo(y.transpose(1, 2).reshape(B, T, self.q_dim))
 
