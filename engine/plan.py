@@ -3,7 +3,9 @@
 Arithmetic only (no torch). Rates live in ``engine/calibration.json`` with their provenance; the prefill model is
 matmul FLOPs (2 x layer params x tokens) over the calibrated matmul rate plus causal attention FLOPs
 (2 x layers x heads x head_dim x tokens^2) over the measured attention rate; a decode step is the larger of the
-engine's per-layer launch floor and weights / HBM bandwidth + KV bytes / KV read bandwidth.
+engine's per-layer launch floor and weights / HBM bandwidth + KV bytes / KV read bandwidth. Per-step work of some
+KV choices (H2O's attention accumulation, quantized KV's dequantization) adds calibrated host time per layer to the
+floor; quantized KV bytes follow ``engine/kv/quant.py``'s layout (engine/plan_kv.py).
 """
 
 from __future__ import annotations
@@ -15,10 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import SHAPES, ModelConfig
+from engine.plan_kv import QUANT_LAYOUTS, quant_bytes_per_token_head, quant_kv_bytes
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 STRATEGIES = ("full", "streaming", "snapkv", "ring", "hybrid")
-KV_DTYPES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+KV_DTYPES = {
+    "fp32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5,
+    "int8-channel": 1.0,
+    "fp8-channel": 1.0,
+}
 WEIGHT_DTYPES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 
 
@@ -37,6 +49,9 @@ class Rates:
     kv_read_bytes_per_s: float
     step_overhead_s_per_layer: float
     step_overhead_math_s_per_layer: float
+    h2o_step_s_per_layer: float
+    quant_step_s_per_layer: float
+    hf_generate_s_per_layer: float
 
     def attn_flops(self, length: int) -> float:
         """Causal attention FLOP/s at ``length`` tokens (log-linear between measured lengths, clamped)."""
@@ -65,10 +80,22 @@ def rates_for(gpu: str, calib: dict[str, Any] | None = None) -> Rates:
         raise ValueError(f"unknown gpu {gpu!r}: choose one of {', '.join(gpus)} (or add it to engine/calibration.json)")
     g = gpus[gpu]
     table = tuple(sorted((int(k), float(v)) for k, v in g["attn_flops_by_len"].items()))
-    return Rates(gpu, float(g["memory_bytes"]), float(g["usable_fraction"]), float(g["matmul_flops"]), table,
-                 float(g["ring_attn_flops_per_gpu"]), float(g["ring_overlap"]), float(g["hbm_bytes_per_s"]),
-                 float(g["kv_read_bytes_per_s"]), float(g["step_overhead_s_per_layer"]),
-                 float(g["step_overhead_math_s_per_layer"]))
+    return Rates(
+        gpu,
+        float(g["memory_bytes"]),
+        float(g["usable_fraction"]),
+        float(g["matmul_flops"]),
+        table,
+        float(g["ring_attn_flops_per_gpu"]),
+        float(g["ring_overlap"]),
+        float(g["hbm_bytes_per_s"]),
+        float(g["kv_read_bytes_per_s"]),
+        float(g["step_overhead_s_per_layer"]),
+        float(g["step_overhead_math_s_per_layer"]),
+        float(g["h2o_step_s_per_layer"]),
+        float(g["quant_step_s_per_layer"]),
+        float(g["hf_generate_s_per_layer"]),
+    )
 
 
 def resolve_model(model: str) -> ModelConfig:
@@ -118,13 +145,20 @@ def _check_dtype(dtype: str, table: dict[str, float], what: str) -> float:
 
 
 def kv_bytes_per_token(cfg: ModelConfig, kv_dtype: str = "bf16") -> float:
-    """2 (K and V) x layers x kv_heads x head_dim x bytes; 8/4-bit formats add fp16 scales per head vector."""
+    """2 (K and V) x layers x kv_heads x head_dim x bytes; quantized formats add their fp16 scales (and zero points)
+    as engine/kv/quant.py stores them (per token, or per channel for every group of tokens)."""
     size = _check_dtype(kv_dtype, KV_DTYPES, "KV")
-    if kv_dtype in ("fp8", "int8"):
-        size += 2 / cfg.head_dim  # one fp16 scale per token and head
-    elif kv_dtype == "int4":
-        size += 4 / cfg.head_dim  # fp16 scale + zero
+    if kv_dtype in QUANT_LAYOUTS:
+        return cfg.n_layers * cfg.n_kv_heads * quant_bytes_per_token_head(QUANT_LAYOUTS[kv_dtype], cfg.head_dim)
     return 2 * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * size
+
+
+def kv_bytes(cfg: ModelConfig, tokens: int, kv_dtype: str = "bf16", compute_dtype: str = "bf16") -> float:
+    """KV bytes of ``tokens`` per layer; quantized formats keep their newest tokens in ``compute_dtype``."""
+    if kv_dtype in QUANT_LAYOUTS:
+        compute = _check_dtype(compute_dtype, KV_DTYPES, "compute")
+        return quant_kv_bytes(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, tokens, QUANT_LAYOUTS[kv_dtype], compute)
+    return tokens * kv_bytes_per_token(cfg, kv_dtype)
 
 
 def weight_bytes(cfg: ModelConfig, weight_dtype: str = "bf16") -> float:
@@ -139,8 +173,9 @@ def attention_flops(cfg: ModelConfig, tokens: int, window: int | None = None) ->
     return per * (window * window + 2 * window * (tokens - window))
 
 
-def prefill_seconds(cfg: ModelConfig, tokens: int, rates: Rates, gpus: int = 1, ring: bool = False,
-                    window: int | None = None) -> float:
+def prefill_seconds(
+    cfg: ModelConfig, tokens: int, rates: Rates, gpus: int = 1, ring: bool = False, window: int | None = None
+) -> float:
     """Prefill time of one sequence; the work splits evenly over ``gpus`` (tensor parallel, or ring attention)."""
     if gpus < 1:
         raise ValueError(f"gpus must be >= 1, got {gpus}")
@@ -151,15 +186,28 @@ def prefill_seconds(cfg: ModelConfig, tokens: int, rates: Rates, gpus: int = 1, 
     return linear + attn / (gpus * rates.attn_flops(min(tokens, window or tokens)))
 
 
-def decode_step_seconds(cfg: ModelConfig, kv_bytes: float, rates: Rates, weights: float, gpus: int = 1,
-                        batch: int = 1, weight_shards: int | None = None, backend: str = "cudnn") -> float:
+def decode_step_seconds(
+    cfg: ModelConfig,
+    kv_bytes: float,
+    rates: Rates,
+    weights: float,
+    gpus: int = 1,
+    batch: int = 1,
+    weight_shards: int | None = None,
+    backend: str = "cudnn",
+    host_s_per_layer: float = 0.0,
+    sync_s: float = 0.0,
+) -> float:
     """One decode step of ``batch`` requests, each with ``kv_bytes`` of KV split over ``gpus``.
 
     On one GPU the host's kernel launches overlap the device's memory traffic (the larger wins); across GPUs the
-    per-layer collective makes the host wait for the device, so the two add.
+    per-layer collective makes the host wait for the device, so the two add. ``host_s_per_layer`` is extra launch
+    work per layer (e.g. ``rates.h2o_step_s_per_layer``), added to the floor; ``sync_s`` is host time the device
+    waits for every step (a framework that synchronizes each step, e.g. transformers ``generate()``), added to
+    the step.
     """
     shards = gpus if weight_shards is None else weight_shards
     memory = weights / shards / rates.hbm_bytes_per_s + batch * kv_bytes / gpus / rates.kv_read_bytes_per_s
     per_layer = rates.step_overhead_math_s_per_layer if backend == "math" else rates.step_overhead_s_per_layer
-    floor = cfg.n_layers * per_layer
-    return floor + memory if gpus > 1 else max(floor, memory)
+    floor = cfg.n_layers * (per_layer + host_s_per_layer)
+    return sync_s + (floor + memory if gpus > 1 else max(floor, memory))

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.plan import (
+    QUANT_LAYOUTS,
     Rates,
     decode_step_seconds,
+    kv_bytes,
     kv_bytes_per_token,
     prefill_seconds,
     rates_for,
@@ -49,9 +51,21 @@ def _replica_gpus(weights: float, kv: float, rates: Rates, max_gpus: int) -> int
     return next((g for g in sizes if (weights + kv) / g <= rates.usable_bytes), None)
 
 
-def plan(model: str, context: int, gpus: int = 1, gpu: str = "h200", kv_dtype: str = "bf16",
-         weight_dtype: str = "bf16", price: float = 3.5, ratio: float = 4.0, window: int = 4096, sinks: int = 4,
-         evidence: int = 12288, output_tokens: int = 256, calib: dict[str, Any] | None = None) -> list[StrategyPlan]:
+def plan(
+    model: str,
+    context: int,
+    gpus: int = 1,
+    gpu: str = "h200",
+    kv_dtype: str = "bf16",
+    weight_dtype: str = "bf16",
+    price: float = 3.5,
+    ratio: float = 4.0,
+    window: int = 4096,
+    sinks: int = 4,
+    evidence: int = 12288,
+    output_tokens: int = 256,
+    calib: dict[str, Any] | None = None,
+) -> list[StrategyPlan]:
     """The five strategies for ``model`` at ``context`` tokens on up to ``gpus`` GPUs of kind ``gpu``.
 
     Non-ring strategies run on a tensor-parallel replica of the fewest GPUs holding the weights plus one request;
@@ -60,8 +74,13 @@ def plan(model: str, context: int, gpus: int = 1, gpu: str = "h200", kv_dtype: s
     """
     cfg = resolve_model(model)
     rates = rates_for(gpu, calib)
-    for name, value in (("context", context), ("gpus", gpus), ("window", window), ("evidence", evidence),
-                        ("output_tokens", output_tokens)):
+    for name, value in (
+        ("context", context),
+        ("gpus", gpus),
+        ("window", window),
+        ("evidence", evidence),
+        ("output_tokens", output_tokens),
+    ):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     if ratio < 1:
@@ -70,11 +89,23 @@ def plan(model: str, context: int, gpus: int = 1, gpu: str = "h200", kv_dtype: s
         raise ValueError(f"price must be >= 0 $/GPU-hour, got {price}")
     weights = weight_bytes(cfg, weight_dtype)
     per_tok = kv_bytes_per_token(cfg, kv_dtype)
+    quant = kv_dtype in QUANT_LAYOUTS  # read back dequantized to bf16 every step (engine/kv/store.py QuantStore)
+    host = rates.quant_step_s_per_layer if quant else 0.0
+    read_per_tok = kv_bytes_per_token(cfg, "bf16") if quant else per_tok
     rows: list[StrategyPlan] = []
 
-    def row(strategy: str, label: str, eff: str, kv_tokens: int, prefill_tokens: int, ring: bool = False,
-            attn_window: int | None = None, peak_tokens: int = 0, note: str = "") -> None:
-        kv = kv_tokens * per_tok
+    def row(
+        strategy: str,
+        label: str,
+        eff: str,
+        kv_tokens: int,
+        prefill_tokens: int,
+        ring: bool = False,
+        attn_window: int | None = None,
+        peak_tokens: int = 0,
+        note: str = "",
+    ) -> None:
+        kv = kv_bytes(cfg, kv_tokens, kv_dtype)
         extra = max(0, peak_tokens - kv_tokens) * per_tok  # one request's transient KV during prefill
         g = gpus if ring else _replica_gpus(weights, kv + extra, rates, gpus)
         fits = g is not None and (weights + kv + extra) / g <= rates.usable_bytes
@@ -84,26 +115,55 @@ def plan(model: str, context: int, gpus: int = 1, gpu: str = "h200", kv_dtype: s
             note = (note + "; " if note else "") + f"does not fit on {g} {gpu}: at most {fmt_tokens(most)} KV tokens"
         concurrent = int(max(0.0, g * rates.usable_bytes - weights - extra) // kv) if fits else 0
         prefill = prefill_seconds(cfg, prefill_tokens, rates, g, ring=ring, window=attn_window)
-        step1 = decode_step_seconds(cfg, kv, rates, weights, g)
+        read = kv_tokens * read_per_tok
+        step1 = decode_step_seconds(cfg, read, rates, weights, g, host_s_per_layer=host)
         cost = None
         if concurrent:
-            step = decode_step_seconds(cfg, kv, rates, weights, g, batch=concurrent)
+            step = decode_step_seconds(cfg, read, rates, weights, g, batch=concurrent, host_s_per_layer=host)
             gpu_s = g * (prefill + output_tokens * step / concurrent)
             cost = gpu_s * price / 3600 * 1000
-        rows.append(StrategyPlan(strategy, label, eff, kv_tokens, kv, g, kv / g, prefill, 1 / step1, concurrent,
-                                 cost, fits, note))
+        rows.append(
+            StrategyPlan(
+                strategy, label, eff, kv_tokens, kv, g, kv / g, prefill, 1 / step1, concurrent, cost, fits, note
+            )
+        )
 
     row("full", f"Full {fmt_tokens(context)}", fmt_tokens(context), context, context)
     kept = min(context, sinks + window)
-    row("streaming", f"StreamingLLM ({sinks} sinks + {fmt_tokens(window)})",
-        f"recent {fmt_tokens(window)} of {fmt_tokens(context)}", kept, context, attn_window=kept,
-        note="windowed prefill")
-    row("snapkv", f"SnapKV / H2O {ratio:g}x", f"{fmt_tokens(context)} ({ratio:g}x compressed)",
-        math.ceil(context / ratio), context, peak_tokens=context,
-        note="full prefill; memory leaves room for one uncompressed prefill")
-    row("ring", f"Ring attention ({gpus} GPUs)", fmt_tokens(context), context, context, ring=True,
-        note="sequence and weights split over all GPUs")
+    row(
+        "streaming",
+        f"StreamingLLM ({sinks} sinks + {fmt_tokens(window)})",
+        f"recent {fmt_tokens(window)} of {fmt_tokens(context)}",
+        kept,
+        context,
+        attn_window=kept,
+        note="windowed prefill",
+    )
+    row(
+        "snapkv",
+        f"SnapKV / H2O {ratio:g}x",
+        f"{fmt_tokens(context)} ({ratio:g}x compressed)",
+        math.ceil(context / ratio),
+        context,
+        peak_tokens=context,
+        note="full prefill; memory leaves room for one uncompressed prefill",
+    )
+    row(
+        "ring",
+        f"Ring attention ({gpus} GPUs)",
+        fmt_tokens(context),
+        context,
+        context,
+        ring=True,
+        note="sequence and weights split over all GPUs",
+    )
     k = min(context, evidence)
-    row("hybrid", f"Hybrid (retrieve {fmt_tokens(k)})", f"{fmt_tokens(k)} packed", k, k,
-        note="retrieval cost not included")
+    row(
+        "hybrid",
+        f"Hybrid (retrieve {fmt_tokens(k)})",
+        f"{fmt_tokens(k)} packed",
+        k,
+        k,
+        note="retrieval cost not included",
+    )
     return rows

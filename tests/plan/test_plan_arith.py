@@ -105,8 +105,15 @@ def test_bad_token_counts_raise() -> None:
 
 
 def test_hf_config_path(tmp_path: Path) -> None:
-    cfg = {"architectures": ["LlamaForCausalLM"], "vocab_size": 1000, "hidden_size": 256, "num_hidden_layers": 4,
-           "num_attention_heads": 8, "num_key_value_heads": 2, "intermediate_size": 512}
+    cfg = {
+        "architectures": ["LlamaForCausalLM"],
+        "vocab_size": 1000,
+        "hidden_size": 256,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "intermediate_size": 512,
+    }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
     assert kv_bytes_per_token(resolve_model(str(path))) == 2 * 4 * 2 * 32 * 2
@@ -128,3 +135,27 @@ def test_decode_step_floor_overlaps_on_one_gpu_and_adds_across_gpus() -> None:
 def test_replicas_are_powers_of_two() -> None:
     rows = plan("llama3-70b", parse_tokens("1M"), 8, kv_dtype="fp8")
     assert {r.gpus for r in rows} <= {1, 2, 4, 8}
+
+
+def test_per_step_host_terms() -> None:
+    """Per-layer host work joins the launch floor (it overlaps the device); a synchronizing framework's time adds."""
+    from engine.plan import decode_step_seconds
+
+    cfg, rates = resolve_model("smollm2-135m"), rates_for("h200")
+    w = weight_bytes(cfg, "fp32")
+    base = decode_step_seconds(cfg, 1e6, rates, w, backend="math")
+    assert base == pytest.approx(30 * rates.step_overhead_math_s_per_layer)  # launch bound
+    h2o = decode_step_seconds(cfg, 1e6, rates, w, backend="math", host_s_per_layer=rates.h2o_step_s_per_layer)
+    assert h2o - base == pytest.approx(30 * rates.h2o_step_s_per_layer)
+    big = resolve_model("llama3-8b")
+    kv = 131072 * kv_bytes_per_token(big)
+    mem = decode_step_seconds(big, kv, rates, weight_bytes(big))
+    assert decode_step_seconds(big, kv, rates, weight_bytes(big), host_s_per_layer=1e-4) == mem  # hidden by memory
+    assert decode_step_seconds(big, kv, rates, weight_bytes(big), sync_s=0.05) == pytest.approx(mem + 0.05)
+
+
+def test_quantized_kv_decode_pays_the_dequantization_step() -> None:
+    bf16 = {r.strategy: r for r in plan("llama3-8b", 8192, 1, kv_dtype="bf16")}
+    int8 = {r.strategy: r for r in plan("llama3-8b", 8192, 1, kv_dtype="int8")}
+    assert int8["full"].kv_bytes < 0.52 * bf16["full"].kv_bytes
+    assert int8["hybrid"].decode_tok_s < bf16["hybrid"].decode_tok_s  # launch bound: dequantization adds launches

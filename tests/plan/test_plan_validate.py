@@ -31,6 +31,34 @@ def test_validate_on_the_measured_results() -> None:
     roles = {r["role"].split(":")[0] for r in out["rows"]}
     assert roles <= {"validate", "calibrate", "excluded"}
     assert all(r["role"] != "excluded" for r in out["rows"])  # every exclusion says why
+    assert out["passed"] and out["max_time_err_pct"] <= 20 and out["max_bytes_err_pct"] <= 5
+
+
+@pytest.mark.skipif(not (RESULTS / "kv_gpu_smollm2.json").is_file(), reason="needs eval/results/kv_gpu_smollm2.json")
+def test_only_warm_up_rows_stay_excluded() -> None:
+    """AdaKV and quantized bytes, H2O / quantized / generate() decode times are modelled; each new constant has
+    exactly one calibrate row, and every other row of its kind validates within the bars."""
+    out = validate(RESULTS)
+    excluded = [r for r in out["rows"] if r["role"].startswith("excluded")]
+    assert out["n_excluded"] == len(excluded) <= 2 and all("warm-up" in r["role"] for r in excluded)
+
+    def rows(what: str, needle: str) -> list[dict]:
+        return [r for r in out["rows"] if r["what"] == what and needle in r["detail"]]
+
+    for what, needle, bar in (
+        ("kv_bytes", "adakv", 5),
+        ("kv_bytes", "int4", 5),
+        ("kv_bytes", "int8-channel", 5),
+        ("decode_s", "h2o", 20),
+        ("decode_s", "int", 20),
+        ("decode_s", "generate()", 20),
+    ):
+        found = rows(what, needle)
+        assert found and all(abs(r["err_pct"]) <= bar for r in found), (what, needle)
+        assert any(r["role"] == "validate" for r in found), (what, needle)
+    for what, needle in (("kv_bytes", "adakv"), ("decode_s", "h2o"), ("decode_s", "generate()")):
+        assert sum(r["role"] == "calibrate" for r in rows(what, needle)) == 1, (what, needle)
+    assert sum(r["role"] == "calibrate" for r in rows("decode_s", "int8")) == 1  # the quantized-KV step constant
 
 
 @pytest.mark.skipif(not (RESULTS / "ring_gpu2.json").is_file(), reason="needs eval/results/ring_gpu2.json")
