@@ -47,12 +47,12 @@ class AdaKV(Policy):
     def score(self, inputs: ScoreInputs) -> torch.Tensor:
         return self.inner.score(inputs)
 
-    def keep_indices(self, inputs: ScoreInputs, n_seen: int) -> torch.Tensor | None:
-        B, H, n = inputs.keys.shape[:3]
-        k = self.layer_budget(n_seen, inputs.layer, inputs.n_layers)
+    def select(self, scores: torch.Tensor, n_seen: int, layer: int, n_layers: int) -> torch.Tensor | None:
+        B, H, n = scores.shape
+        k = self.layer_budget(n_seen, layer, n_layers)
         if k >= n:
             return None
-        scores = self.score(inputs).float().clone()  # (B, Hkv, n); never alias the inputs
+        scores = scores.float().clone()  # (B, Hkv, n); never alias the inputs
         recent = self.recent(k)
         if recent:
             scores[..., n - recent:] = float("inf")

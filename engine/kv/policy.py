@@ -105,7 +105,7 @@ class Policy:
         return min(self.window, k)
 
     def keep_indices(self, inputs: ScoreInputs, n_seen: int) -> torch.Tensor | None:
-        """Choose the tokens to keep.
+        """Choose the tokens to keep: `score`, then `select`.
 
         Parameters
         ----------
@@ -119,12 +119,23 @@ class Policy:
         torch.Tensor or None
             Indices (B, Hkv, k) into the n stored tokens, ascending; None when the budget covers every token.
         """
-        n = inputs.keys.shape[2]
-        k = self.layer_budget(n_seen, inputs.layer, inputs.n_layers)
+        if self.layer_budget(n_seen, inputs.layer, inputs.n_layers) >= inputs.keys.shape[2]:
+            return None
+        scores = self.score(inputs)
+        assert scores.shape == inputs.keys.shape[:3], "score() must return (B, Hkv, n)"
+        return self.select(scores, n_seen, inputs.layer, inputs.n_layers)
+
+    def select(self, scores: torch.Tensor, n_seen: int, layer: int, n_layers: int) -> torch.Tensor | None:
+        """Indices (B, Hkv, k), ascending, of the tokens to keep given their ``scores`` (B, Hkv, n); None = all.
+
+        Split from `keep_indices` so that scores computed elsewhere (e.g. gathered across ring ranks by
+        `engine.parallel`) go through the same budget, recent-window and tie-breaking code.
+        """
+        n = scores.shape[2]
+        k = self.layer_budget(n_seen, layer, n_layers)
         if k >= n:
             return None
-        scores = self.score(inputs).float().clone()  # (B, Hkv, n); never alias the inputs
-        assert scores.shape == inputs.keys.shape[:3], "score() must return (B, Hkv, n)"
+        scores = scores.float().clone()  # (B, Hkv, n); never alias the inputs
         recent = self.recent(k)
         if recent:
             scores[..., n - recent:] = float("inf")

@@ -25,7 +25,10 @@ class SnapKV(Policy):
 
     def score(self, inputs: ScoreInputs) -> torch.Tensor:
         attn = observation_attention(inputs)  # (B, Hkv, group, w, n)
-        votes = attn.mean(dim=(2, 3))  # (B, Hkv, n)
+        return self.pool(attn.mean(dim=(2, 3)))  # (B, Hkv, n)
+
+    def pool(self, votes: torch.Tensor) -> torch.Tensor:
+        """Max-pool ``votes`` (B, Hkv, n), in position order, over ``kernel`` neighbouring tokens."""
         if self.kernel > 1:
             votes = F.max_pool1d(votes, self.kernel, stride=1, padding=self.kernel // 2)
         return votes

@@ -46,8 +46,10 @@ class ShardedKVCache:
         """The rank that stores the next block of new tokens."""
         return min(range(self.world), key=lambda r: (self.lengths[r], r))
 
-    def store_prefill(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
-        """Store this rank's prefill shard ``k, v`` (B, Hkv, n_local, D) of ``layer`` (call `commit_prefill` after)."""
+    def store_prefill(self, layer: int, k: torch.Tensor, v: torch.Tensor, q: torch.Tensor | None = None) -> None:
+        """Store this rank's prefill shard ``k, v`` (B, Hkv, n_local, D) of ``layer`` (call `commit_prefill` after).
+
+        ``q`` (B, Hq, n_local, D), the same positions' queries, is for compressing caches; ignored here."""
         if self.total:
             raise ValueError("ring prefill needs an empty sharded cache: create a new ShardedKVCache per prompt")
         self.local.write(layer, 0, k, v)
@@ -77,6 +79,18 @@ class ShardedKVCache:
         -------
         (B, Hq, T, D) in q's dtype, identical on every rank.
         """
+        out, lse = self.partial(layer, q, k, v, backend)
+        D = q.shape[-1]
+        packed = torch.cat([out, lse.unsqueeze(-1)], dim=-1)  # (B, H, T, D + 1)
+        parts = [torch.empty_like(packed) for _ in range(self.world)]
+        dist.all_gather(parts, packed, group=self.group)
+        gathered = torch.stack(parts)  # (N, B, H, T, D + 1)
+        return combine(gathered[..., :D], gathered[..., D]).to(q.dtype)
+
+    def partial(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's part of `attend`: fp32 ``out`` (B, Hq, T, D) and ``lse`` (B, Hq, T) over its own keys
+        (the new tokens stored and included on `owner` only); -inf lse where it holds none."""
         n = self.lengths[self.rank]
         B, H, T, D = q.shape
         out = torch.zeros(B, H, T, D, dtype=torch.float32, device=q.device)
@@ -89,8 +103,4 @@ class ShardedKVCache:
             k_new, v_new = self.local.write(layer, n, k, v)
             o, s = attention(q, k_new[:, :, n:], v_new[:, :, n:], causal=True, q_offset=0, backend=backend)
             out, lse = combine(torch.stack([out, o.float()]), torch.stack([lse, s])), torch.logaddexp(lse, s)
-        packed = torch.cat([out, lse.unsqueeze(-1)], dim=-1)  # (B, H, T, D + 1)
-        parts = [torch.empty_like(packed) for _ in range(self.world)]
-        dist.all_gather(parts, packed, group=self.group)
-        gathered = torch.stack(parts)  # (N, B, H, T, D + 1)
-        return combine(gathered[..., :D], gathered[..., D]).to(q.dtype)
+        return out, lse

@@ -4,7 +4,9 @@ Every rank holds the ring-transformed model. Rank 0 serves requests: `generate` 
 broadcast it (token ids + sizes) to the other ranks, and all ranks run the ring prefill and the sharded-cache
 decode together. Rank 0 alone picks each next token (greedy or sampled) and applies stop tokens and strings; it
 broadcasts ``(token, go)`` every step so the followers decode the same tokens and stop at the same step. Ranks > 0
-call `follow`, which serves requests until rank 0 calls `close`.
+call `follow`, which serves requests until rank 0 calls `close`. A request's ``kv_policy`` (a `KVSpec` or a bare
+policy) compresses the sharded prompt with a global budget (`engine.parallel.compress`); its ``kv_bytes`` are the
+sum over ranks.
 
     llm = RingLLM.load("synthetic:tiny-llama3")       # under torchrun: joins the process group from the env
     if llm.rank == 0: print(llm.generate("Hello", max_new_tokens=32).text); llm.close()
@@ -23,8 +25,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from engine.kv.compressed import KVSpec
 from engine.llm import LLM, Generation
 from engine.model import Transformer
+from engine.parallel.compress import CompressedShardedKVCache, ring_spec
 from engine.parallel.decode import ShardedKVCache
 from engine.parallel.ring import ZigzagPlan
 from engine.parallel.transform import apply_ring, ring_decode, ring_prefill
@@ -94,13 +98,17 @@ class RingLLM(LLM):
         dist.broadcast(msg, src=self._root, group=self.group)
         return int(msg[0]), bool(msg[1])
 
-    def _new_cache(self, n_prompt: int, total: int) -> ShardedKVCache:
+    def _new_cache(self, n_prompt: int, total: int, spec: KVSpec | None = None) -> ShardedKVCache:
+        if spec is not None:
+            return CompressedShardedKVCache(self.config, spec, n_prompt, total - n_prompt, self.group,
+                                            dtype=self.dtype, device=self.device)
         plans = [ZigzagPlan(n_prompt, self.world, r) for r in range(self.world)]
         capacity = max(max(p.local_len() for p in plans), -(-total // self.world)) + 1
         return ShardedKVCache(self.config, capacity, self.group, dtype=self.dtype, device=self.device)
 
-    def _prefill_all(self, ids: list[int], total: int) -> tuple[torch.Tensor, ShardedKVCache]:
-        cache = self._new_cache(len(ids), total)
+    def _prefill_all(self, ids: list[int], total: int,
+                     spec: KVSpec | None = None) -> tuple[torch.Tensor, ShardedKVCache]:
+        cache = self._new_cache(len(ids), total, spec)
         logits = ring_prefill(self.model, torch.tensor([ids], device=self.device), cache)
         return logits[:, -1], cache
 
@@ -114,7 +122,7 @@ class RingLLM(LLM):
             if msg["op"] == "close":
                 self.closed = True
                 return served
-            _, cache = self._prefill_all(msg["ids"], msg["total"])
+            _, cache = self._prefill_all(msg["ids"], msg["total"], msg.get("kv"))
             while True:
                 tok, go = self._step(0, False)
                 if not go:
@@ -146,8 +154,7 @@ class RingLLM(LLM):
             raise ValueError("generate() runs on rank 0 only; call follow() on the other ranks")
         if self.closed:
             raise ValueError("this RingLLM was closed: load a new one")
-        if kv_policy is not None:
-            raise ValueError("kv_policy is not supported with world_size > 1 yet: drop it or serve with --gpus 1")
+        spec = None if kv_policy is None else ring_spec(kv_policy, self.dtype)  # refused here, before any work
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         ids = self._prompt_ids(prompt, chat)
@@ -165,8 +172,8 @@ class RingLLM(LLM):
         texts = StopText(self.tokenizer, stop)
 
         t0 = time.perf_counter()
-        self._send({"op": "generate", "ids": ids, "total": total})  # from here on every step must be broadcast
-        logits, cache = self._prefill_all(ids, total)
+        self._send({"op": "generate", "ids": ids, "total": total, "kv": spec})  # from here on every step is broadcast
+        logits, cache = self._prefill_all(ids, total, spec)
         nxt = sample(logits, temperature, top_p, gen)
         t1 = time.perf_counter()
         new: list[int] = []
@@ -197,10 +204,11 @@ class RingLLM(LLM):
             yield piece
         t2 = time.perf_counter()
         prefill_s, decode_s = t1 - t0, t2 - t1
+        kv_stats = cache.stats() if isinstance(cache, CompressedShardedKVCache) else {}
         out.append(Generation(
             text=text, token_ids=new, prompt_tokens=len(ids), finish_reason=reason,
             timings_ms={"prefill": prefill_s * 1e3, "decode": decode_s * 1e3},
             prefill_tok_s=len(ids) / prefill_s if prefill_s > 0 else 0.0,
             decode_tok_s=max(len(new) - 1, 0) / decode_s if decode_s > 0 and len(new) > 1 else 0.0,
-            kv_bytes=self.kv_bytes_for(len(ids) + len(new)),
-            kv_stats={"world_size": self.world, "shard_lengths": list(cache.lengths)}))
+            kv_bytes=kv_stats.get("kv_bytes", self.kv_bytes_for(len(ids) + len(new))),
+            kv_stats={"world_size": self.world, "shard_lengths": list(cache.lengths), **kv_stats}))

@@ -32,7 +32,7 @@ class RingPrefill:
     def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: str) -> torch.Tensor:
         """(B, Hq, n_local, D) ring attention of this rank's queries over the whole prompt."""
         if self.store is not None:
-            self.store.store_prefill(layer, k, v)
+            self.store.store_prefill(layer, k, v, q)
         out, _ = ring_attention(q, k, v, self.plan, self.group, backend=backend, quant=self.quant)
         return out
 
