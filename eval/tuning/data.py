@@ -19,7 +19,7 @@ from typing import Any
 
 from eval.corpus import CorpusConfig, generate_corpus
 from eval.tuning.select import BM25, constraints_of, corpus_chunks, gold_chunks
-from eval.tuning.targets import not_found_answer, paraphrase, target_answer
+from eval.tuning.targets import not_found_answer, paraphrase, target_answer, training_rewording
 from ingest.records import Chunk
 from packing import Evidence, pack
 from packing.packer import Packed, TokenizerLike
@@ -27,7 +27,9 @@ from packing.packer import Packed, TokenizerLike
 EVAL_SEED_MIN = 9000
 EVAL_ONLY_TYPES = frozenset({"paraphrase"})
 LOOKUP_TYPES = ("single_needle", "multi_key")  # "usable context" = where these stay >= 50% right
-TRAIN_BUDGETS: dict[int, float] = {1024: 0.15, 2048: 0.2, 4096: 0.3, 8192: 0.2, 16384: 0.15}
+TRAIN_BUDGETS: dict[int, float] = {1024: 0.15, 2048: 0.25, 4096: 0.35, 8192: 0.15, 16384: 0.10}
+# the types a 135M model finds hardest (date arithmetic, multi-record lists) are asked more than once per corpus
+TRAIN_REPEATS: dict[str, int] = {"temporal": 3, "cross_order": 3, "aggregation": 2}
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class TuneDataConfig:
     paraphrased_budgets: tuple[int, ...] = (4096,)  # eval: also ask the reworded question at these budgets
     lookup_budgets: tuple[int, ...] = ()  # eval: extra (long) budgets asked for the lookup types only
     types: tuple[str, ...] = ()  # only these question types (empty: all)
+    repeats: dict[str, int] = field(default_factory=lambda: dict(TRAIN_REPEATS))  # train: examples per question
+    reworded: float = 0.3  # train: share of questions asked in a training-only rewording
 
     def __post_init__(self) -> None:
         if self.split not in ("train", "eval"):
@@ -58,6 +62,8 @@ class TuneDataConfig:
             raise ValueError(f"eval seeds must be >= {EVAL_SEED_MIN} so they never overlap training seeds")
         if not self.budgets or min(self.budgets) < 512:
             raise ValueError("budgets must be a non-empty {tokens: weight} map with every budget >= 512")
+        if not 0.0 <= self.reworded <= 1.0 or any(n < 1 for n in self.repeats.values()):
+            raise ValueError("reworded must lie in [0, 1] and every repeat count be >= 1")
         if not 0.0 <= self.negatives < 0.5:
             raise ValueError(f"negatives must lie in [0, 0.5), got {self.negatives}")
 
@@ -125,10 +131,14 @@ def corpus_examples(seed: int, cfg: TuneDataConfig, tok: TokenizerLike, workdir:
         if cfg.split == "train":
             if q["type"] in EVAL_ONLY_TYPES:
                 continue
-            b = rng.choices(budgets, weights)[0]
-            ex = make_example(q, chunks, bm25, tok, b, rng, negative=rng.random() < cfg.negatives)
-            if ex:
-                yield dict(ex, seed=seed, split="train")
+            for _ in range(cfg.repeats.get(str(q["type"]), 1)):
+                b = rng.choices(budgets, weights)[0]
+                negative = rng.random() < cfg.negatives
+                reworded = (training_rewording(str(q["question"]), str(q["type"]), rng.randrange(1 << 30))
+                            if rng.random() < cfg.reworded else None)
+                ex = make_example(q, chunks, bm25, tok, b, rng, negative=negative, question=reworded)
+                if ex:  # "paraphrased" marks the eval-only rewordings; training ones are "reworded"
+                    yield dict(ex, seed=seed, split="train", paraphrased=False, reworded=reworded is not None)
             continue
         extra = cfg.lookup_budgets if q["type"] in LOOKUP_TYPES else ()
         for b in [*budgets, *extra]:

@@ -37,6 +37,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-seconds", type=float, default=120.0, help="per model")
     p.add_argument("--max-new", type=int, default=96)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-only", action="store_true",
+                   help="skip training: evaluate OUT/adapter, keeping OUT/results.json's training record")
     args = p.parse_args(argv)
     if args.rank < 1 or args.train_seconds <= 0:
         p.error("--rank and --train-seconds must be positive")
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     args.tok = tok
     args.pad_id = eos
     t0 = time.time()
-    rows = read(args.train)[: args.max_train or None]
+    rows = [] if args.eval_only else read(args.train)[: args.max_train or None]
     ps = tok.encode_batch([r["prompt"] for r in rows], add_special_tokens=False)
     ts = tok.encode_batch([r["target"] + "<|im_end|>" for r in rows], add_special_tokens=False)
     for r, p, t in zip(rows, ps, ts, strict=True):
@@ -95,17 +97,26 @@ def main(argv: list[str] | None = None) -> None:
                       "eval_rows": len(ev), "rope": rope, "device": str(dev)}), flush=True)
     lora = LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0, target_modules=TARGETS,
                       task_type="CAUSAL_LM")
-    pm: Any = get_peft_model(model, lora)
-    pm.train()
-    info = train(pm, rows, args, dev)
+    pm: Any
+    if args.eval_only:  # a job trained by an earlier call (one call is at most 10 minutes on the device tool)
+        from peft import PeftModel
+
+        if not (out / "adapter").is_dir() or not (out / "results.json").exists():
+            raise FileNotFoundError(f"--eval-only needs {out}/adapter and {out}/results.json from a training run")
+        pm = PeftModel.from_pretrained(model, str(out / "adapter")).to(dev)
+        res: dict[str, Any] = json.loads((out / "results.json").read_text())
+    else:
+        pm = get_peft_model(model, lora)
+        pm.train()
+        info = train(pm, rows, args, dev)
+        size = save_adapter(pm, out / "adapter")
+        res = {"rope_tuned": rope, "rope_base": base_params, "lora": {"r": args.rank, "alpha": 2 * args.rank,
+               "targets": TARGETS}, "lr": args.lr, "batch_tokens": args.batch_tokens,
+               "train": {k: v for k, v in info.items() if k != "log"}, "train_rows": len(rows),
+               "adapter_bytes": size, "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"}
+        (out / "train_log.json").write_text(json.dumps(info["log"]))
+        (out / "results.json").write_text(json.dumps(res, indent=1))
     pm.eval()
-    size = save_adapter(pm, out / "adapter")
-    res: dict[str, Any] = {"rope_tuned": rope, "rope_base": base_params, "lora": {"r": args.rank,
-                           "alpha": 2 * args.rank, "targets": TARGETS}, "lr": args.lr,
-                           "batch_tokens": args.batch_tokens, "train": {k: v for k, v in info.items() if k != "log"},
-                           "train_rows": len(rows), "adapter_bytes": size,
-                           "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"}
-    (out / "train_log.json").write_text(json.dumps(info["log"]))
     tuned = evaluate(pm, limit(ev, args.eval_per), args, dev, args.max_new, args.eval_seconds, eos)
     res["tuned"] = table(tuned)
     (out / "results.json").write_text(json.dumps(res, indent=1))

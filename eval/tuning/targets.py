@@ -143,6 +143,38 @@ PARAPHRASES: dict[str, tuple[str, str]] = {
 }
 
 
+# Training-only rewordings: other wordings of the same templates, so the adapter does not key on one phrasing.
+# They must never equal the eval-only PARAPHRASES above (tests/tuning checks it).
+TRAIN_REWORDINGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "single_needle": (PARAPHRASES["single_needle"][0], (r"Find the order that shipped SKU \1.",
+                                                        r"SKU \1 was part of which order?")),
+    "multi_key": (PARAPHRASES["multi_key"][0], (r"What declared value did order \2 give for \1?",
+                                                r"Declared value of \1 on order \2?")),
+    "multi_value": (PARAPHRASES["multi_value"][0], (r"What exception codes were scanned on order \1's shipment?",
+                                                    r"Order \1: which carrier exceptions were recorded?")),
+    "temporal": (PARAPHRASES["temporal"][0], (r"How many days passed between receiving the return of order \1 "
+                                              r"and issuing its refund?",
+                                              r"Order \1: days from return received to refund issued?")),
+    "cause": (PARAPHRASES["cause"][0], (r"What caused the refund delay on order \1?",
+                                        r"Order \1's refund was late. Why?")),
+    "cross_order": (PARAPHRASES["cross_order"][0], (r"List the orders shipped by \1 in \2 with exception \3 (\4).",
+                                                    r"In \2, which \1 shipments had exception \3 (\4)?")),
+    "aggregation": (PARAPHRASES["aggregation"][0], (r"In \2, how many \1 shipments were held with EX-91?",
+                                                    r"Number of EX-91 holds at the \1 warehouse in \2?")),
+    "policy_version": (PARAPHRASES["policy_version"][0], (r"Which \1 policy version was in force on \2, and what "
+                                                          r"\3 did it set?",
+                                                          r"\1 policy on \2: which version, and what \3?")),
+}
+
+
+def training_rewording(question: str, qtype: str, pick: int) -> str | None:
+    """Training rewording number ``pick`` (modulo the count) of ``question``, or None for an unknown template."""
+    rule = TRAIN_REWORDINGS.get(qtype)
+    if rule is None or not re.fullmatch(rule[0], question):
+        return None
+    return re.sub(rule[0], rule[1][pick % len(rule[1])], question)
+
+
 def paraphrase(question: str, qtype: str) -> str | None:
     """The eval-only rewording of ``question``, or None when its type has none (or the template differs)."""
     rule = PARAPHRASES.get(qtype)

@@ -10,7 +10,14 @@ import pytest
 
 from eval.tuning.data import EVAL_SEED_MIN, TuneDataConfig, build, corpus_examples, read_examples
 from eval.tuning.select import constraints_of
-from eval.tuning.targets import is_correct, paraphrase, target_answer
+from eval.tuning.targets import (
+    PARAPHRASES,
+    TRAIN_REWORDINGS,
+    is_correct,
+    paraphrase,
+    target_answer,
+    training_rewording,
+)
 
 
 class CharTokenizer:
@@ -29,7 +36,8 @@ TOK = CharTokenizer()
 
 @pytest.fixture(scope="module")
 def train_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
-    cfg = TuneDataConfig(seeds=(3,), questions_per_type=1, budgets={1024: 0.5, 2048: 0.5}, negatives=0.0)
+    cfg = TuneDataConfig(seeds=(3,), questions_per_type=1, budgets={1024: 0.5, 2048: 0.5}, negatives=0.0,
+                         reworded=0.5)
     out = tmp_path_factory.mktemp("tune") / "train.jsonl.xz"
     stats = build(cfg, TOK, out)
     rows = read_examples(out)
@@ -117,3 +125,24 @@ def test_paraphrase_rewrites_only_known_templates() -> None:
     assert paraphrase("Which order contained the SKU SKU-EL-12345?", "single_needle") == (
         "In which order was item SKU-EL-12345 shipped?")
     assert paraphrase("Something else?", "single_needle") is None
+
+
+def test_training_rewordings_differ_from_the_eval_paraphrases() -> None:
+    q = "How many days after the return of order #48291 was received was the refund issued?"
+    eval_para = paraphrase(q, "temporal")
+    train = {training_rewording(q, "temporal", k) for k in range(4)}
+    assert len(train) == 2 and None not in train and eval_para not in train
+    assert all("#48291" in str(t) for t in train)
+    for qtype, (pattern, _) in TRAIN_REWORDINGS.items():
+        assert pattern == PARAPHRASES[qtype][0]  # same template, other wordings
+        assert set(TRAIN_REWORDINGS[qtype][1]).isdisjoint({PARAPHRASES[qtype][1]})
+    assert training_rewording("Something else?", "temporal", 0) is None
+
+
+def test_hard_types_are_repeated_and_some_questions_reworded(train_rows: list[dict[str, object]]) -> None:
+    by_qid: dict[str, int] = {}
+    for r in train_rows:
+        by_qid[str(r["qid"])] = by_qid.get(str(r["qid"]), 0) + 1
+    temporal = [q for q, r in {str(r["qid"]): r for r in train_rows}.items() if r["type"] == "temporal"]
+    assert temporal and max(by_qid[q] for q in temporal) > 1
+    assert any(r.get("reworded") for r in train_rows)
