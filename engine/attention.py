@@ -135,22 +135,47 @@ def _flash_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool,
     return out.transpose(1, 2), lse.float()
 
 
-def _decode_at(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pos: torch.Tensor,
-               scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """One query per sequence at a device-side position ``pos`` against a whole (partly empty) cache.
+def _gqa_single(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
+                pos: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One query per sequence against every key (keys after a device-side ``pos`` masked when given).
 
-    Static shapes, no host sync: what CUDA graphs need for decode. Keys after ``pos`` are masked out. The GQA
-    group is folded into the query axis so each key is read once.
+    The GQA group is folded into the query axis so each key is read once and never copied per query head: decode
+    is a read of the cache, and this keeps it one read. Static shapes and no host sync, as CUDA graphs need.
     """
     B, H, tq, D = q.shape
     hkv, tk = k.shape[1], k.shape[2]
-    assert tq == 1, "static-position attention serves single-token decode"
+    assert tq == 1, "single-query attention serves one-token decode"
     qg = q.reshape(B, hkv, H // hkv, D)  # (B, Hkv, G, D)
     scores = (qg @ k.transpose(-1, -2)).float() * scale  # (B, Hkv, G, Tk)
-    scores = scores.masked_fill(torch.arange(tk, device=q.device) > pos, float("-inf"))
+    if pos is not None:
+        scores = scores.masked_fill(torch.arange(tk, device=q.device) > pos, float("-inf"))
     lse = torch.logsumexp(scores, dim=-1)  # (B, Hkv, G)
     out = torch.exp(scores - lse[..., None]).to(v.dtype) @ v  # (B, Hkv, G, D)
     return out.reshape(B, H, 1, D), lse.reshape(B, H, 1)
+
+
+@functools.cache
+def _positions(n: int, device: torch.device) -> torch.Tensor:
+    """``arange(n)`` on ``device``, made once (decode masks by position every step)."""
+    return torch.arange(n, device=device)
+
+
+def _decode_out(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
+                pos: torch.Tensor | None) -> torch.Tensor:
+    """`_gqa_single`'s output without the LSE, in as few kernels as decode can take (8 per layer)."""
+    B, H, _, D = q.shape
+    hkv, tk = k.shape[1], k.shape[2]
+    scores = ((q * scale).reshape(B, hkv, H // hkv, D) @ k.transpose(-1, -2)).float()  # (B, Hkv, G, Tk)
+    if pos is not None:
+        scores = scores.masked_fill(_positions(tk, q.device) > pos, float("-inf"))
+    probs = torch.softmax(scores, dim=-1).to(v.dtype)
+    return (probs @ v).reshape(B, H, 1, D)
+
+
+def _decode_at(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pos: torch.Tensor,
+               scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One query at a device-side position ``pos`` against a whole (partly empty) cache; later keys masked."""
+    return _gqa_single(q, k, v, scale, pos)
 
 
 BACKENDS: dict[str, Backend] = {"sdpa": _sdpa, "flash": _flash, "flex": _flex, "flash_attn": _flash_attn,
@@ -188,3 +213,26 @@ def merge(out_a: torch.Tensor, lse_a: torch.Tensor, out_b: torch.Tensor,
     wb = torch.exp(lse_b - lse).nan_to_num(0.0)[..., None]
     out = out_a.float() * wa + out_b.float() * wb
     return out.to(out_a.dtype), lse
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_offset: int | torch.Tensor,
+           backend: str = "auto") -> torch.Tensor:
+    """Attention output only (the model's path: no caller needs the LSE), causal at ``q_offset``.
+
+    Shapes as `attention`. With ``backend="auto"`` on CUDA: one-token decode reads the cache once per KV head
+    (`_gqa_single`); a whole causal block or an unmasked one goes to PyTorch's fused SDPA with native GQA (no
+    expanded K/V copies); a chunk after cached keys falls back to `attention` (prefix + diagonal, merged by LSE).
+    Everything else, and every explicit backend, is `attention(...)[0]`.
+    """
+    if backend == "auto" and q.is_cuda:
+        tq, tk = q.shape[2], k.shape[2]
+        scale = 1.0 / math.sqrt(q.shape[-1])
+        if isinstance(q_offset, torch.Tensor):  # CUDA-graph decode: whole cache, keys after the position masked
+            return _decode_out(q, k, v, scale, q_offset)
+        if tq == 1 and q_offset >= tk - 1:
+            return _decode_out(q, k, v, scale, None)
+        full_causal = q_offset == 0 and tq == tk
+        if full_causal or not _needs_mask(True, tq, tk, q_offset):
+            return torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, is_causal=full_causal and tq > 1, scale=scale, enable_gqa=k.shape[1] != q.shape[1])
+    return attention(q, k, v, causal=True, q_offset=q_offset, backend=backend)[0]

@@ -26,8 +26,9 @@ def _time(fn: Callable[[], object], reps: int = 5) -> float:
 
 
 def matmul_flops(n: int = 8192) -> float:
-    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    g = torch.Generator(device="cuda").manual_seed(0)  # a private generator: graph capture registers the default
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16, generator=g)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16, generator=g)
     return 2 * n**3 / _time(lambda: a @ b, 10)
 
 
@@ -73,10 +74,42 @@ def attention_tflops(n: int = 32768, heads: int = 32, kv_heads: int = 8, dim: in
     return out
 
 
+def variants(llm: LLM, context: int = 32768, decode_tokens: int = 16) -> dict[str, Any]:
+    """Prefill tok/s per attention backend and decode tok/s per decode mode at ``context`` (the engine's choices).
+
+    Also whether graph and eager decode give the same greedy tokens. The engine's defaults are restored after.
+    """
+    prompt = torch.randint(0, min(llm.config.vocab_size, 30000), (context,),
+                           generator=torch.Generator().manual_seed(1)).tolist()
+    out: dict[str, Any] = {"context": context}
+
+    def run(n_new: int) -> Any:
+        llm._cached_ids = []
+        return llm.generate(prompt, max_new_tokens=n_new, ignore_eos=True)
+
+    for backend in ("auto", "sdpa", "flash"):
+        llm.model.set_attention_backend(backend)
+        try:
+            best = max(context / (run(1).timings_ms["prefill"] / 1e3) for _ in range(2))
+            out[f"prefill_tok_s_{backend}"] = best
+        except Exception as exc:  # noqa: BLE001 - a backend this GPU lacks is reported, not fatal
+            out[f"prefill_error_{backend}"] = str(exc)[:200]
+    llm.model.set_attention_backend("auto")
+    mode, tokens = llm.decode_mode, {}
+    for m in ("graph", "eager"):
+        llm.decode_mode, llm._graph = m, None
+        g = run(decode_tokens)
+        out[f"decode_tok_s_{m}"], tokens[m] = g.decode_tok_s, g.token_ids
+        out[f"decode_mode_used_{m}"] = llm.decode_mode  # "eager" here if the graph capture failed
+    llm.decode_mode, llm._graph = mode, None
+    out["graph_tokens_equal_eager"] = tokens["graph"] == tokens["eager"]
+    return out
+
+
 def gpu_metrics(llm: LLM, rows: list[dict[str, Any]]) -> dict[str, Any]:
     mm, bw = matmul_flops(), copy_bandwidth()
     by_ctx = {r["context"]: r for r in rows}
-    res: dict[str, Any] = {"gpu_matmul_tflops": mm / 1e12, "gpu_copy_tb_s": bw / 1e12}
+    res: dict[str, Any] = {"gpu_matmul_tflops": mm / 1e12, "gpu_copy_tb_s": bw / 1e12, "variants": variants(llm)}
     if 32768 in by_ctx:
         r = by_ctx[32768]
         res["gpu_prefill_mfu_32k"] = prefill_flops(llm, 32768) * r["prefill_tok_s"] / 32768 / mm

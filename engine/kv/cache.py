@@ -41,14 +41,20 @@ class KVCache:
         n = self.length if length is None else length
         return self.nbytes * n // self.max_len
 
-    def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor,
+    def write(self, layer: int, start: int | torch.Tensor, k: torch.Tensor, v: torch.Tensor,
               q: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Store ``k, v`` (B, Hkv, T, D) at positions ``[start, start + T)`` of ``layer``.
 
         ``q`` (B, H, T, D), the same tokens' queries, is for compressing caches (engine/kv/compressed.py); ignored here.
 
-        Returns the layer's keys and values for positions ``[0, start + T)``, each (B, Hkv, start + T, D).
+        Returns the layer's keys and values for positions ``[0, start + T)``, each (B, Hkv, start + T, D). A tensor
+        ``start`` (one token at a device-side position: CUDA-graph decode) writes without a host sync and returns the
+        whole cache, (B, Hkv, max_len, D); the caller masks the positions after ``start``.
         """
+        if isinstance(start, torch.Tensor):
+            self.k[layer].index_copy_(2, start.view(1), k)
+            self.v[layer].index_copy_(2, start.view(1), v)
+            return self.k[layer], self.v[layer]
         end = start + k.shape[2]
         if end > self.max_len:
             raise ValueError(f"KV cache holds {self.max_len} positions; writing up to {end}: raise max_seq_len")
