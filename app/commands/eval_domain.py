@@ -64,9 +64,39 @@ def register(eval_group: typer.Typer) -> None:
             out = {**s, "bars": rec.get("bars", {}), "source": str(results), "run": rec.get("run", {})}
         else:
             out = _run_here(data, adapter, no_adapter, per, budgets)
+        out |= pipeline_keys(results.parent)
         if not json_out:
             _print_table(out)
+            if "gold_in_context_recall" in out:
+                typer.echo(f"pipeline ({out['pipeline_source']}): gold in context {out['gold_in_context_recall']}, "
+                           f"verification flags {out['verify_flag_rate_corrupted']} of corrupted answers, "
+                           f"{out['verify_false_flag_rate']} of correct ones")
         typer.echo(json.dumps(out))
+
+
+def pipeline_keys(results_dir: Path) -> dict[str, Any]:
+    """The answer pipeline's domain numbers (`longhaul eval pipeline`), newest run first, for the same JSON line.
+
+    ``accuracy_by_type`` above is the model's (per packed budget, base vs tuned); the pipeline's end-to-end
+    accuracy per question type is ``pipeline_accuracy_by_type``.
+    """
+    runs = []
+    for f in sorted(results_dir.glob("pipeline_*.json")):
+        rec = json.loads(f.read_text())
+        if "gold_in_context_recall" in rec:
+            runs.append((str(rec.get("date", "")), f, rec))
+    if not runs:
+        return {}
+    runs.sort(key=lambda r: r[0], reverse=True)
+    _, f, newest = runs[0]
+    out: dict[str, Any] = {k: newest.get(k) for k in ("gold_in_context_recall", "verify_flag_rate_corrupted",
+                                                       "verify_false_flag_rate")}
+    out["pipeline_source"] = str(f)
+    with_acc = [r for r in runs if "accuracy_by_type" in r[2] and r[2].get("answer_mode", "hybrid") == "hybrid"]
+    if with_acc:
+        out["pipeline_accuracy_by_type"] = with_acc[0][2]["accuracy_by_type"]
+        out["pipeline_accuracy_source"] = str(with_acc[0][1])
+    return out
 
 
 def _run_here(data: Path, adapter: Path, no_adapter: bool, per: int, budgets: str) -> dict[str, Any]:
