@@ -3,7 +3,9 @@
 Arithmetic only (no torch). Rates live in ``engine/calibration.json`` with their provenance; the prefill model is
 matmul FLOPs (2 x layer params x tokens) over the calibrated matmul rate plus causal attention FLOPs
 (2 x layers x heads x head_dim x tokens^2) over the measured attention rate; a decode step is the larger of the
-engine's per-layer launch floor and weights / HBM bandwidth + KV bytes / KV read bandwidth. Per-step work of some
+engine's per-layer launch floor and weights / HBM bandwidth + KV bytes / KV read bandwidth (eager decode: compressed
+caches, ring sharded decode), or a CUDA graph's small per-layer device floor plus that memory time (graph decode:
+uncompressed caches on one GPU). Across GPUs each layer adds one collective of ``gpus - 1`` hops. Per-step work of some
 KV choices (H2O's attention accumulation, quantized KV's dequantization) adds calibrated host time per layer to the
 floor; quantized KV bytes follow ``engine/kv/quant.py``'s layout (engine/plan_kv.py).
 """
@@ -52,6 +54,9 @@ class Rates:
     h2o_step_s_per_layer: float
     quant_step_s_per_layer: float
     hf_generate_s_per_layer: float
+    graph_step_s_per_layer: float
+    graph_kv_read_bytes_per_s: float
+    collective_s_per_hop: float
 
     def attn_flops(self, length: int) -> float:
         """Causal attention FLOP/s at ``length`` tokens (log-linear between measured lengths, clamped)."""
@@ -95,6 +100,9 @@ def rates_for(gpu: str, calib: dict[str, Any] | None = None) -> Rates:
         float(g["h2o_step_s_per_layer"]),
         float(g["quant_step_s_per_layer"]),
         float(g["hf_generate_s_per_layer"]),
+        float(g["graph_step_s_per_layer"]),
+        float(g["graph_kv_read_bytes_per_s"]),
+        float(g["collective_s_per_hop"]),
     )
 
 
@@ -197,17 +205,34 @@ def decode_step_seconds(
     backend: str = "cudnn",
     host_s_per_layer: float = 0.0,
     sync_s: float = 0.0,
+    graph: bool = False,
 ) -> float:
     """One decode step of ``batch`` requests, each with ``kv_bytes`` of KV split over ``gpus``.
 
-    On one GPU the host's kernel launches overlap the device's memory traffic (the larger wins); across GPUs the
-    per-layer collective makes the host wait for the device, so the two add. ``host_s_per_layer`` is extra launch
-    work per layer (e.g. ``rates.h2o_step_s_per_layer``), added to the floor; ``sync_s`` is host time the device
-    waits for every step (a framework that synchronizes each step, e.g. transformers ``generate()``), added to
-    the step.
+    Eager (``graph=False``): on one GPU the host's kernel launches overlap the device's memory traffic (the larger
+    wins); across GPUs the per-layer collective makes the host wait for the device, so the two add.
+    ``host_s_per_layer`` is extra launch work per layer (e.g. ``rates.h2o_step_s_per_layer``), added to the floor;
+    ``sync_s`` is host time the device waits for every step (a framework that synchronizes each step, e.g.
+    transformers ``generate()``), added to the step.
+
+    Graph (``graph=True``, engine/llm.py's CUDA-graph decode of an uncompressed cache): no launches, so the floor is
+    the device's own per-layer time (small kernels, in series with the memory traffic) and the KV is read at the
+    masked whole-cache attention's rate; pass the whole cache's bytes (prompt + new tokens), not the context's.
+
+    Across GPUs every layer adds one collective of ``gpus - 1`` hops (engine/parallel/decode.py all-gathers each
+    rank's (out, lse) every layer: a ring all-gather of a few KB is latency bound, one latency per hop).
     """
+    if graph and host_s_per_layer:
+        raise ValueError(
+            "graph decode has no per-layer host work: compressed or quantized caches decode eagerly "
+            "(pass graph=False with host_s_per_layer)"
+        )
     shards = gpus if weight_shards is None else weight_shards
-    memory = weights / shards / rates.hbm_bytes_per_s + batch * kv_bytes / gpus / rates.kv_read_bytes_per_s
+    kv_rate = rates.graph_kv_read_bytes_per_s if graph else rates.kv_read_bytes_per_s
+    memory = weights / shards / rates.hbm_bytes_per_s + batch * kv_bytes / gpus / kv_rate
+    collective = cfg.n_layers * (gpus - 1) * rates.collective_s_per_hop
+    if graph:
+        return sync_s + cfg.n_layers * rates.graph_step_s_per_layer + memory + collective
     per_layer = rates.step_overhead_math_s_per_layer if backend == "math" else rates.step_overhead_s_per_layer
     floor = cfg.n_layers * (per_layer + host_s_per_layer)
-    return sync_s + (floor + memory if gpus > 1 else max(floor, memory))
+    return sync_s + (floor + memory + collective if gpus > 1 else max(floor, memory))

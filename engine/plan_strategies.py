@@ -1,4 +1,10 @@
-"""The capacity plan: the five long-context strategies of the lesson's table for one model, context and GPU count."""
+"""The capacity plan: the five long-context strategies of the lesson's table for one model, context and GPU count.
+
+Decode follows the engine's path for each strategy (engine/llm.py ``_decoder``): an uncompressed, unquantized cache
+decodes as a CUDA graph over the whole cache (prompt + answer tokens; graph rates); compressed or quantized caches
+decode eagerly (eager launch floor and KV read rate), and so does ring attention's sharded decode, plus one
+collective per layer across its GPUs (engine/parallel/decode.py).
+"""
 
 from __future__ import annotations
 
@@ -104,6 +110,7 @@ def plan(
         attn_window: int | None = None,
         peak_tokens: int = 0,
         note: str = "",
+        graph: bool = False,
     ) -> None:
         kv = kv_bytes(cfg, kv_tokens, kv_dtype)
         extra = max(0, peak_tokens - kv_tokens) * per_tok  # one request's transient KV during prefill
@@ -115,11 +122,16 @@ def plan(
             note = (note + "; " if note else "") + f"does not fit on {g} {gpu}: at most {fmt_tokens(most)} KV tokens"
         concurrent = int(max(0.0, g * rates.usable_bytes - weights - extra) // kv) if fits else 0
         prefill = prefill_seconds(cfg, prefill_tokens, rates, g, ring=ring, window=attn_window)
-        read = kv_tokens * read_per_tok
-        step1 = decode_step_seconds(cfg, read, rates, weights, g, host_s_per_layer=host)
+        graph = graph and not quant  # a quantized cache has a policy: the engine decodes it eagerly
+        read = (kv_tokens + output_tokens if graph else kv_tokens) * read_per_tok  # the graph reads the whole cache
+        eager_host = 0.0 if graph else host
+        step1 = decode_step_seconds(cfg, read, rates, weights, g, host_s_per_layer=eager_host, graph=graph)
+        note = (note + "; " if note else "") + ("CUDA-graph decode" if graph else "eager decode")
         cost = None
         if concurrent:
-            step = decode_step_seconds(cfg, read, rates, weights, g, batch=concurrent, host_s_per_layer=host)
+            step = decode_step_seconds(
+                cfg, read, rates, weights, g, batch=concurrent, host_s_per_layer=eager_host, graph=graph
+            )
             gpu_s = g * (prefill + output_tokens * step / concurrent)
             cost = gpu_s * price / 3600 * 1000
         rows.append(
@@ -128,7 +140,7 @@ def plan(
             )
         )
 
-    row("full", f"Full {fmt_tokens(context)}", fmt_tokens(context), context, context)
+    row("full", f"Full {fmt_tokens(context)}", fmt_tokens(context), context, context, graph=True)
     kept = min(context, sinks + window)
     row(
         "streaming",
@@ -155,7 +167,7 @@ def plan(
         context,
         context,
         ring=True,
-        note="sequence and weights split over all GPUs",
+        note="sequence and weights split over all GPUs; sharded-KV decode, one (out, lse) all-gather per layer",
     )
     k = min(context, evidence)
     row(
@@ -165,5 +177,6 @@ def plan(
         k,
         k,
         note="retrieval cost not included",
+        graph=True,
     )
     return rows

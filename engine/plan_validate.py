@@ -15,7 +15,6 @@ from typing import Any
 from engine.config import ModelConfig
 from engine.plan import (
     Rates,
-    attention_flops,
     decode_step_seconds,
     kv_bytes_per_token,
     load_calibration,
@@ -23,6 +22,8 @@ from engine.plan import (
     rates_for,
     weight_bytes,
 )
+from engine.plan_validate_domain import kv_domain
+from engine.plan_validate_gpu import Rows, Skips, engine_gpu, ring, ring_held_out
 from engine.plan_validate_kv import kv_quality, row
 
 TIME_BAR_PCT = 20.0
@@ -30,80 +31,7 @@ BYTES_BAR_PCT = 5.0
 WARMUP = "excluded: warm-up (first row of the run, slower than the 4x larger 32K row)"
 
 
-def _ring(path: Path, rates: Rates) -> list[dict[str, Any]]:
-    d = json.loads(path.read_text())
-    cfg, src, n = ModelConfig.named("llama3-8b"), path.name, int(d["world_size"])
-    layer = cfg.with_(n_layers=1)
-    w = weight_bytes(cfg)
-    out = []
-    for key, m in d["attention"].items():
-        t = int(key)
-        att = attention_flops(layer, t)
-        out.append(
-            row(
-                src,
-                "attention_layer_s",
-                "llama3-8b",
-                t,
-                1,
-                m["t1_s"],
-                att / rates.attn_flops(t),
-                "calibrate",
-                "attn_flops_by_len",
-            )
-        )
-        ring_role = "calibrate" if t == max(int(k) for k in d["attention"]) else "validate"
-        out.append(
-            row(
-                src,
-                "attention_layer_s",
-                "llama3-8b",
-                t,
-                n,
-                m["tn_s"],
-                att / (n * rates.ring_attn_flops_per_gpu * rates.ring_overlap),
-                ring_role,
-                "ring",
-            )
-        )
-    for key, m in d["model"].items():
-        t = int(key)
-        if "t1_s" in m:
-            role = "calibrate" if t == 131072 else "validate"
-            out.append(row(src, "prefill_s", "llama3-8b", t, 1, m["t1_s"], prefill_seconds(cfg, t, rates), role))
-        out.append(
-            row(
-                src,
-                "prefill_s",
-                "llama3-8b",
-                t,
-                n,
-                m["tn_s"],
-                prefill_seconds(cfg, t, rates, n, ring=True),
-                detail="ring",
-            )
-        )
-    ctx = int(d["decode_context"])
-    kv = ctx * kv_bytes_per_token(cfg)
-    out.append(
-        row(src, "decode_s", "llama3-8b", ctx, 1, 1 / d["decode_tok_s_1gpu"], decode_step_seconds(cfg, kv, rates, w))
-    )
-    out.append(
-        row(
-            src,
-            "decode_s",
-            "llama3-8b",
-            ctx,
-            n,
-            1 / d["decode_tok_s_2gpu"],
-            decode_step_seconds(cfg, kv, rates, w, gpus=n, weight_shards=1),
-            detail="ring, sharded KV",
-        )
-    )
-    return out
-
-
-def _kv_speed(path: Path, rates: Rates) -> list[dict[str, Any]]:
+def _kv_speed(path: Path, rates: Rates) -> tuple[Rows, Skips]:
     d = json.loads(path.read_text())
     cfg, src = ModelConfig.named("llama3-8b"), path.name
     per_tok, w = kv_bytes_per_token(cfg), weight_bytes(cfg)
@@ -156,7 +84,7 @@ def _kv_speed(path: Path, rates: Rates) -> list[dict[str, Any]]:
         out.append(row(src, "weight_bytes", "llama3-8b", t, 1, r["weight_bytes"], w))
         out.append(row(src, "kv_bytes", "llama3-8b", t, 1, r["kv_bytes_full"], full, detail="full"))
         out.append(row(src, "kv_bytes", "llama3-8b", t, 1, r["kv_bytes_compressed"], comp, detail=pol))
-    return out
+    return out, []
 
 
 def _notes(calib: dict[str, Any], rates: Rates) -> list[dict[str, Any]]:
@@ -174,7 +102,8 @@ def _notes(calib: dict[str, Any], rates: Rates) -> list[dict[str, Any]]:
                     1,
                     m["measured"],
                     prefill_seconds(cfg, t, rates),
-                    detail=m["engine"],
+                    m.get("role", "validate"),
+                    m["engine"],
                 )
             )
         else:
@@ -207,18 +136,26 @@ def validate(results_dir: Path, gpu: str = "h200", calib: dict[str, Any] | None 
         raise ValueError(f"results directory {results_dir} not found: run from the repository root or pass it")
     calib = calib or load_calibration()
     rates = rates_for(gpu, calib)
-    readers = {"ring_gpu2.json": _ring, "kv_gpu_llama3_8b_speed.json": _kv_speed}
-    rows: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
+    readers = {
+        "ring_gpu2.json": ring,
+        "ring_gpu4.json": ring_held_out,
+        "kv_gpu_llama3_8b_speed.json": _kv_speed,
+        "engine_gpu.json": engine_gpu,
+    }
+    rows: Rows = []
+    skipped: Skips = []
     for path in sorted(results_dir.glob("*.json")):
+        data = json.loads(path.read_text())
         if path.name in readers:
-            rows += readers[path.name](path, rates)
-        elif path.name.startswith("kv_") and "rows" in json.loads(path.read_text()):
-            rows += kv_quality(path, rates, calib)
-            if json.loads(path.read_text()).get("device") != "cuda":
-                skipped.append({"source": path.name, "why": "CPU times: the calibration has GPU rates only"})
+            got, why = readers[path.name](path, rates)
+        elif path.name.startswith("kv_") and "rows" in data:
+            got, why = (kv_domain if "domain_items" in data else kv_quality)(path, rates, calib)
+            if data.get("device") != "cuda":
+                why = [*why, {"source": path.name, "why": "CPU times: the calibration has GPU rates only"}]
         else:
-            skipped.append({"source": path.name, "why": "no model + context + GPU time or KV bytes"})
+            got, why = [], [{"source": path.name, "why": "no model + context + GPU time or KV bytes"}]
+        rows += got
+        skipped += why
     rows += _notes(calib, rates)
     out = {
         "rows": rows,

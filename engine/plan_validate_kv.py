@@ -49,7 +49,7 @@ def row(
     }
 
 
-def _stored_tokens(cfg: ModelConfig, policy: str, prompt: float, ratio: float, head_share: float) -> float:
+def stored_tokens(cfg: ModelConfig, policy: str, prompt: float, ratio: float, head_share: float) -> float:
     """Tokens per KV head and layer a policy keeps of ``prompt`` tokens (AdaKV: padded to the largest head)."""
     kept = math.ceil(prompt / ratio)
     if policy.startswith("adakv"):
@@ -57,7 +57,7 @@ def _stored_tokens(cfg: ModelConfig, policy: str, prompt: float, ratio: float, h
     return kept
 
 
-def kv_quality(path: Path, rates: Rates, calib: dict[str, Any]) -> list[dict[str, Any]]:
+def kv_quality(path: Path, rates: Rates, calib: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """SmolLM2 needle runs: KV bytes of every policy/dtype row; decode times on CUDA.
 
     The token count is the mean over the run's prompts (from the full cache's bytes), so per-prompt rounding
@@ -120,7 +120,7 @@ def kv_quality(path: Path, rates: Rates, calib: dict[str, Any]) -> list[dict[str
         detail = f"{r['policy']} {ratio:g}x {r['kv_dtype']} question {r['question']}"
         key = f"{src}: {detail}"
         appended = q if r["question"] == "outside" else 0.0
-        tokens = _stored_tokens(cfg, r["policy"], n - appended, ratio, share) + appended
+        tokens = stored_tokens(cfg, r["policy"], n - appended, ratio, share) + appended
         kv = kv_bytes(cfg, round(tokens), dtype, compute)
         brole = "calibrate" if r is q_row or key in bytes_cal else "validate"
         out.append(
@@ -156,4 +156,4 @@ def kv_quality(path: Path, rates: Rates, calib: dict[str, Any]) -> list[dict[str
                 f"{detail} ({backend} backend)",
             )
         )
-    return out
+    return out, []

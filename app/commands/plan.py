@@ -100,7 +100,8 @@ def register(cli: typer.Typer) -> None:
                           "/GPU)", str(r.gpus), _fmt_s(r.prefill_s), f"{r.decode_tok_s:.1f} t/s", conc, cost,
                           r.accuracy)
         console.print(table)
-        console.print("Decode is longhaul's engine (calibrated KV read rate), not the HBM roofline; notes: "
+        console.print("Decode is longhaul's engine, not the HBM roofline: CUDA-graph rates for uncompressed caches on "
+                      "one GPU, eager rates for compressed or quantized caches and ring's sharded decode; notes: "
                       + "; ".join(f"{r.strategy}: {r.note}" for r in rows if r.note))
         summary: dict[str, Any] = {"model": model, "context": ctx, "gpus": gpus, "gpu": gpu, "kv": kv,
                                    "price_per_gpu_hour": price, "rows": [asdict(r) for r in rows]}

@@ -56,7 +56,7 @@ def test_compression_ratio_divides_kv_bytes() -> None:
     eight = {r.strategy: r for r in plan("llama3-8b", 131072, 1, ratio=8)}
     assert base["snapkv"].kv_bytes == base["full"].kv_bytes / 4
     assert eight["snapkv"].kv_bytes == base["full"].kv_bytes / 8
-    assert base["snapkv"].decode_tok_s > base["full"].decode_tok_s
+    assert eight["snapkv"].decode_tok_s > base["snapkv"].decode_tok_s  # compressed caches decode eagerly
     assert base["streaming"].kv_tokens == 4 + 4096
     assert base["hybrid"].kv_tokens == 12288 and base["hybrid"].prefill_s < base["full"].prefill_s
 
@@ -129,7 +129,8 @@ def test_decode_step_floor_overlaps_on_one_gpu_and_adds_across_gpus() -> None:
     memory = w / rates.hbm_bytes_per_s + kv / rates.kv_read_bytes_per_s
     assert decode_step_seconds(cfg, kv, rates, w) == pytest.approx(max(floor, memory))
     two = decode_step_seconds(cfg, kv, rates, w, gpus=2, weight_shards=1)
-    assert two == pytest.approx(floor + w / rates.hbm_bytes_per_s + kv / 2 / rates.kv_read_bytes_per_s)
+    comm = cfg.n_layers * rates.collective_s_per_hop  # one hop of the per-layer all-gather
+    assert two == pytest.approx(floor + w / rates.hbm_bytes_per_s + kv / 2 / rates.kv_read_bytes_per_s + comm)
 
 
 def test_replicas_are_powers_of_two() -> None:
