@@ -1,4 +1,5 @@
-"""KV compression and quantization eval: passkey needles per policy x ratio x KV dtype, and decode speed.
+"""KV compression and quantization eval: passkey needles (or domain lookups, eval/kv_domain.py) per policy x ratio
+x KV dtype, and decode speed.
 
 Each needle's context is prefilled once into a recording cache (keeps every token, records the last queries and
 H2O's accumulated attention); every configuration then forks that cache, so all rows see the same prefill:
@@ -6,16 +7,15 @@ H2O's accumulated attention); every configuration then forks that cache, so all 
 - question outside: the policy compresses the context, then the question is prefilled against the compressed
   cache (as kvpress compresses the context and appends the question).
 Quantized rows re-store the prefilled tokens in the format (real storage, dequantized on read).
-Accuracy: the key appears in the greedy answer; agreement: the answer equals the full-cache one.
+Accuracy: ``Needle.correct`` (passkey: the key appears in the greedy answer; domain: ``is_correct``); agreement:
+the answer's gist equals the full-cache one's.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -25,7 +25,10 @@ from engine.kv.compressed import CompressedKVCache
 from engine.kv.quant import PLAIN_DTYPES, quant_format
 from engine.kv.store import PlainStore, QuantStore
 from engine.llm import LLM
+from eval.kv_report import Row, headline
 from eval.kv_tasks import Needle, needles
+
+__all__ = ["decode_speed", "fork", "headline", "parse_configs", "run"]
 
 POLICIES = ("streamingllm", "h2o", "snapkv", "pyramidkv", "adakv")
 OUTSIDE = ("streamingllm", "snapkv", "h2o")  # the ones kvpress has (H2O ~ its ObservedAttention press)
@@ -43,11 +46,15 @@ def _forward(llm: LLM, ids: list[int], start: int, cache: CompressedKVCache) -> 
 
 
 @torch.inference_mode()
-def _decode(llm: LLM, cache: CompressedKVCache, logits: torch.Tensor, pos: int, n: int) -> tuple[list[int], float]:
-    """Greedy tokens from ``logits``; seconds spent in the steps after the first (the per-token decode cost)."""
+def _decode(llm: LLM, cache: CompressedKVCache, logits: torch.Tensor, pos: int, n: int,
+            stop: int | None = None) -> tuple[list[int], float]:
+    """Greedy tokens from ``logits`` (up to ``n``, ending at ``stop``); seconds spent in the steps after the first
+    (the per-token decode cost)."""
     out = [int(logits.argmax(-1))]
     t0 = time.perf_counter()
     for i in range(n - 1):
+        if out[-1] == stop:
+            break
         logits = llm.model(torch.tensor([[out[-1]]], device=llm.device), pos + i, cache, last_only=True)[:, -1]
         out.append(int(logits.argmax(-1)))
     if llm.device.type == "cuda":
@@ -77,44 +84,6 @@ def fork(base: CompressedKVCache, spec: KVSpec) -> CompressedKVCache:
     return c
 
 
-def _answer(text: str) -> str:
-    nums = re.findall(r"\d+", text)
-    return nums[0] if nums else text.strip().split("\n")[0]
-
-
-@dataclass
-class Row:
-    system: str
-    question: str  # "inside" or "outside" the compressed part
-    policy: str
-    ratio: float
-    kv_dtype: str
-    correct: list[bool] = field(default_factory=list)
-    agree: list[bool] = field(default_factory=list)
-    kv_bytes: list[int] = field(default_factory=list)
-    decode_s_per_tok: list[float] = field(default_factory=list)
-    by_depth: dict[str, list[bool]] = field(default_factory=dict)
-    setup_s: list[float] = field(default_factory=list)  # fork + compress/quantize (+ question prefill if outside)
-
-    def add(self, needle: Needle, text: str, full_text: str, kv_bytes: int, dt: float, n: int) -> None:
-        ok = needle.answer in text
-        self.correct.append(ok)
-        self.agree.append(_answer(text) == _answer(full_text))
-        self.kv_bytes.append(kv_bytes)
-        self.decode_s_per_tok.append(dt / max(n - 1, 1))
-        self.by_depth.setdefault(f"{needle.n_tokens // 100 * 100}@{needle.depth}", []).append(ok)
-
-    def summary(self, full_bytes: float) -> dict[str, Any]:
-        mean = sum(self.kv_bytes) / len(self.kv_bytes)
-        return {"system": self.system, "question": self.question, "policy": self.policy, "ratio": self.ratio,
-                "kv_dtype": self.kv_dtype, "n": len(self.correct), "accuracy": sum(self.correct) / len(self.correct),
-                "agreement": sum(self.agree) / len(self.agree), "kv_bytes_mean": round(mean),
-                "kv_bytes_vs_full": round(mean / full_bytes, 4),
-                "setup_ms": round(1e3 * sum(self.setup_s) / len(self.setup_s), 1) if self.setup_s else 0.0,
-                "decode_ms_per_token": round(1e3 * sorted(self.decode_s_per_tok)[len(self.decode_s_per_tok) // 2], 2),
-                "correct_by_len_depth": {k: sum(v) / len(v) for k, v in self.by_depth.items()}}
-
-
 def _configs(ratios: Sequence[float], policies: Sequence[str], dtypes: Sequence[str]) -> list[tuple[str, KVSpec]]:
     out: list[tuple[str, KVSpec]] = [("inside", KVSpec(dtype=d)) for d in dtypes]
     for r in ratios:
@@ -132,14 +101,51 @@ def _recorder(llm: LLM, total: int, sums: bool = True) -> CompressedKVCache:
                            device=llm.device)
 
 
+def parse_configs(text: str) -> list[tuple[str, KVSpec]]:
+    """Configurations from ``"snapkv@4,snapkv@4/outside,snapkv@4:int8,int8"``: ``policy@ratio`` (question inside
+    unless ``/outside``), optionally ``:dtype`` for the storage; a bare dtype is the full cache in that format."""
+    out: list[tuple[str, KVSpec]] = []
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        body, _, where = item.partition("/")
+        where = where or "inside"
+        if where not in ("inside", "outside"):
+            raise ValueError(f"{item!r}: the question is 'inside' or 'outside', got {where!r}")
+        if "@" not in body:
+            out.append((where, KVSpec(dtype=body)))
+            continue
+        name, _, rest = body.partition("@")
+        ratio, _, dtype = rest.partition(":")
+        try:
+            r = float(ratio)
+        except ValueError as exc:
+            raise ValueError(f"{item!r}: write policy@ratio, e.g. snapkv@4") from exc
+        policy = make_policy(name, ratio=r, when="chunks" if where == "outside" else "end")
+        out.append((where, KVSpec(policy, dtype=dtype) if dtype else KVSpec(policy)))
+    return out
+
+
 def run(llm: LLM, lengths: Sequence[int] = (1024, 2048), depths: Sequence[float] = (0.1, 0.5, 0.9),
         ratios: Sequence[float] = RATIOS, policies: Sequence[str] = POLICIES, dtypes: Sequence[str] = DTYPES,
-        max_new: int = 7, seed: int = 0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Accuracy, agreement, KV bytes and decode time per configuration over the passkey needles."""
+        max_new: int = 7, seed: int = 0, progress: Callable[[str], None] | None = None,
+        items: Sequence[Needle] | None = None, configs: Sequence[tuple[str, KVSpec]] | None = None,
+        stop: int | None = None) -> dict[str, Any]:
+    """Accuracy, agreement, KV bytes and decode time per configuration.
+
+    Parameters
+    ----------
+    items
+        The prompts (default: passkey needles of ``lengths`` x ``depths``); their ``task`` labels the rows.
+    configs
+        ``(question placement, KVSpec)`` pairs (default: every policy at every ratio, plus the ``dtypes``).
+    stop
+        A token id that ends an answer early (default: always ``max_new`` tokens).
+    """
     rows: dict[str, Row] = {}
     prefill_s: list[float] = []
     full_bytes: list[int] = []
-    items = needles(llm.tokenizer, tuple(lengths), tuple(depths), seed)
+    if items is None:
+        items = needles(llm.tokenizer, tuple(lengths), tuple(depths), seed)
+    configs = _configs(ratios, policies, dtypes) if configs is None else configs
     for i, nd in enumerate(items):
         base = _recorder(llm, nd.n_tokens + max_new)
         t0 = time.perf_counter()
@@ -147,12 +153,12 @@ def run(llm: LLM, lengths: Sequence[int] = (1024, 2048), depths: Sequence[float]
         prefill_s.append(time.perf_counter() - t0)
         inside = copy.deepcopy(base)
         q_logits = _forward(llm, nd.question, len(nd.context), inside)
-        full_ids, dt = _decode(llm, fork(inside, KVSpec()), q_logits, nd.n_tokens, max_new)
+        full_ids, dt = _decode(llm, fork(inside, KVSpec()), q_logits, nd.n_tokens, max_new, stop)
         full_text = llm.tokenizer.decode(full_ids)
         full_bytes.append(llm.kv_bytes_for(nd.n_tokens + max_new - 1))
-        row = rows.setdefault("full", Row("longhaul", "inside", "full", 1.0, "model"))
-        row.add(nd, full_text, full_text, full_bytes[-1], dt, max_new)
-        for where, spec in _configs(ratios, policies, dtypes):
+        row = rows.setdefault("full", Row("longhaul", "inside", "full", 1.0, "model", nd.task))
+        row.add(nd, full_text, full_text, full_bytes[-1], dt, len(full_ids))
+        for where, spec in configs:
             t0 = time.perf_counter()
             if where == "inside":
                 c = fork(inside, spec)
@@ -163,16 +169,16 @@ def run(llm: LLM, lengths: Sequence[int] = (1024, 2048), depths: Sequence[float]
                 c.prompt_len = nd.n_tokens
                 logits = _forward(llm, nd.question, len(nd.context), c)
             setup = time.perf_counter() - t0
-            ids, dt = _decode(llm, c, logits, nd.n_tokens, max_new)
+            ids, dt = _decode(llm, c, logits, nd.n_tokens, max_new, stop)
             pol = spec.policy
             key = f"{where}/{spec.label}/{pol.ratio if pol else 1.0}"
             row = rows.setdefault(key, Row("longhaul", where, pol.name if pol else "full",
-                                           float(pol.ratio or 1.0) if pol else 1.0, spec.dtype))
-            row.add(nd, llm.tokenizer.decode(ids), full_text, c.stats()["kv_bytes"], dt, max_new)
+                                           float(pol.ratio or 1.0) if pol else 1.0, spec.dtype, nd.task))
+            row.add(nd, llm.tokenizer.decode(ids), full_text, c.stats()["kv_bytes"], dt, len(ids))
             row.setup_s.append(setup)
         if progress:
-            progress(f"needle {i + 1}/{len(items)} ({nd.n_tokens} tokens, depth {nd.depth}): full cache "
-                     f"{'right' if nd.answer in full_text else 'wrong'}, prefill {prefill_s[-1]:.1f} s")
+            progress(f"{nd.task} {i + 1}/{len(items)} ({nd.n_tokens} tokens, depth {nd.depth:.2f}): full cache "
+                     f"{'right' if nd.correct(full_text) else 'wrong'}, prefill {prefill_s[-1]:.1f} s")
     fb = sum(full_bytes) / len(full_bytes)
     return {"rows": [r.summary(fb) for r in rows.values()], "n_needles": len(items),
             "prefill_s_mean": sum(prefill_s) / len(prefill_s), "full_kv_bytes_mean": round(fb)}
@@ -208,42 +214,3 @@ def decode_speed(llm: LLM, n_tokens: int, ratio: float = 4.0, n_decode: int = 32
             "decode_ms_per_token_compressed": round(comp_s * 1e3, 2),
             "weight_bytes": weights, "kv_bytes_full": kv["full"], "kv_bytes_compressed": kv["compressed"],
             "speedup": round(speedup, 3), "speedup_ideal": round(ideal, 3), "frac_of_ideal": round(speedup / ideal, 3)}
-
-
-def _row(rows: list[dict[str, Any]], question: str, policy: str, ratio: float, dtype: str) -> dict[str, Any] | None:
-    for r in rows:
-        if (r["system"], r["question"], r["policy"], r["ratio"], r["kv_dtype"]) == ("longhaul", question, policy,
-                                                                                    ratio, dtype):
-            return r
-    return None
-
-
-def headline(acc: dict[str, Any], speed: dict[str, Any] | None, peer_rows: Sequence[dict[str, Any]] = ()) -> dict:
-    """The issue's headline numbers from the accuracy rows, the 8K decode-speed run and kvpress's rows."""
-    rows = acc["rows"]
-    full, snap = _row(rows, "inside", "full", 1.0, "model"), _row(rows, "inside", "snapkv", 4.0, "model")
-    snap_out = _row(rows, "outside", "snapkv", 4.0, "model")
-    int8, bf16 = _row(rows, "inside", "full", 1.0, "int8"), _row(rows, "inside", "full", 1.0, "bf16")
-    peer = next((r for r in peer_rows if r["policy"] == "snapkv" and r["ratio"] == 4.0
-                 and r["question"] == "outside"), None)
-    diff = None  # our accuracy minus the peer's, on the needles both ran (length@depth keys)
-    if snap_out and peer:
-        ours, theirs = snap_out["correct_by_len_depth"], peer.get("correct_by_len_depth", {})
-        keys = [k for k in theirs if k in ours]
-        diff = sum(ours[k] - theirs[k] for k in keys) / len(keys) if keys else None
-    out: dict[str, Any] = {
-        "full_acc": full["accuracy"] if full else None,
-        "snapkv4x_acc": snap["accuracy"] if snap else None,
-        "snapkv4x_rel_acc": round(snap["accuracy"] / full["accuracy"], 3) if snap and full and full["accuracy"]
-        else None,
-        "snapkv4x_outside_acc": snap_out["accuracy"] if snap_out else None,
-        "snapkv4x_minus_kvpress_acc": round(diff, 3) if diff is not None else None,  # like with like: same
-        # needles, both compress the context with the question outside
-        "int8_acc_drop_points": round(100 * (full["accuracy"] - int8["accuracy"]), 1) if full and int8 else None,
-        "int8_bytes_ratio_vs_bf16": round(int8["kv_bytes_mean"] / bf16["kv_bytes_mean"], 4) if int8 and bf16
-        else None,
-    }
-    if speed:
-        out |= {"decode_speedup_8k_4x": speed["speedup"], "decode_speedup_ideal_8k_4x": speed["speedup_ideal"],
-                "decode_speedup_frac_of_ideal_8k_4x": speed["frac_of_ideal"]}
-    return out

@@ -9,8 +9,9 @@ question is seen (question outside the compressed part) or after it (question in
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 HEAD = ("There is an important piece of information hidden inside a lot of irrelevant text. Find it and memorize "
         "it. I will quiz you about it.\n")
@@ -31,10 +32,25 @@ class Needle:
     answer: str
     n_tokens: int
     depth: float
+    task: ClassVar[str] = "passkey"
 
     @property
     def ids(self) -> list[int]:
         return self.context + self.question
+
+    def correct(self, text: str) -> bool:
+        """Whether the greedy answer ``text`` is right (here: the key appears in it)."""
+        return self.answer in text
+
+    def gist(self, text: str) -> str:
+        """What two answers must share to agree: the first number (else the first line)."""
+        nums = re.findall(r"\d+", text)
+        return nums[0] if nums else text.strip().split("\n")[0]
+
+    @property
+    def cell(self) -> str:
+        """The length@depth key of the per-cell accuracies."""
+        return f"{self.n_tokens // 100 * 100}@{self.depth}"
 
 
 def passkey(tok: Encoder, n_tokens: int, depth: float, key: int) -> Needle:
