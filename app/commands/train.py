@@ -15,29 +15,30 @@ EVAL_BUDGETS = {2048: 1.0, 4096: 1.0, 8192: 1.0, 16384: 1.0}
 
 
 def _build_shard(split: str, seeds: tuple[int, ...], out: str, tokens: int, per_type: int,
-                 types: tuple[str, ...] = ()) -> dict[str, Any]:
+                 types: tuple[str, ...] = (), spread: float = 0.0) -> dict[str, Any]:
     from engine.tokenizer import load_tokenizer
     from eval.tuning.data import TuneDataConfig, build
 
     if split == "train":
-        cfg = TuneDataConfig(seeds=seeds, tokens=tokens, questions_per_type=per_type)
+        cfg = TuneDataConfig(seeds=seeds, tokens=tokens, questions_per_type=per_type, spread=spread)
     else:
         cfg = TuneDataConfig(split="eval", seeds=seeds, tokens=tokens, questions_per_type=per_type,
                              budgets=dict(EVAL_BUDGETS), lookup_budgets=(32768,), types=types)
     return build(cfg, load_tokenizer(), Path(out))
 
 
-def build_data(out: Path, train_seeds: int, eval_seeds: int, tokens: int, workers: int) -> dict[str, Any]:
+def build_data(out: Path, train_seeds: int, eval_seeds: int, tokens: int, workers: int,
+               spread: float = 0.0) -> dict[str, Any]:
     """Write ``out/train<k>.jsonl.xz`` (seeds 0..n-1, sharded) and ``out/eval.jsonl.xz`` (seeds 9000..)."""
     from eval.tuning.data import EVAL_SEED_MIN
 
     if train_seeds < 1 or eval_seeds < 1 or workers < 1:
         raise ValueError("--train-seeds, --eval-seeds and --workers must be >= 1")
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [("train", tuple(range(k, train_seeds, workers)), str(out / f"train{k}.jsonl.xz"), tokens, 3)
+    jobs = [("train", tuple(range(k, train_seeds, workers)), str(out / f"train{k}.jsonl.xz"), tokens, 3, (), spread)
             for k in range(workers)]
     jobs.append(("eval", tuple(range(EVAL_SEED_MIN, EVAL_SEED_MIN + eval_seeds)), str(out / "eval.jsonl.xz"),
-                 max(tokens, 48_000), 4))
+                 max(tokens, 48_000), 4, (), 0.0))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         stats = list(pool.map(_build_shard, *zip(*jobs, strict=True)))
     summary = {"train": [s for s in stats if s["split"] == "train"], "eval": stats[-1]}
@@ -64,6 +65,8 @@ def register(train: typer.Typer) -> None:
         eval_seeds: Annotated[int, typer.Option(help="Held-out corpora (seeds 9000..).")] = 5,
         tokens: Annotated[int, typer.Option(help="Size of each training corpus in tokens.")] = 20_000,
         workers: Annotated[int, typer.Option(help="Processes building the data.")] = 2,
+        spread: Annotated[float, typer.Option(help="Share of training examples with the gold at a random rank "
+                                                   "(0 reproduces the bundled adapter; 0.5 recommended).")] = 0.0,
         train_seconds: Annotated[float, typer.Option(help="GPU training time (the LR schedule follows it).")] = 210,
         build_only: Annotated[bool, typer.Option(help="Only build the data; print the GPU command.")] = False,
         publish: Annotated[Path | None, typer.Option(help="Install a finished GPU job folder (adapter/, "
@@ -73,7 +76,7 @@ def register(train: typer.Typer) -> None:
         """Build packed prompts from generated corpora, LoRA-tune SmolLM2 (GPU), install adapter + manifest."""
         data, job = out / "data", out / "job"
         if publish is None:
-            stats = build_data(data, train_seeds, eval_seeds, tokens, workers)
+            stats = build_data(data, train_seeds, eval_seeds, tokens, workers, spread)
             cmd = gpu_command(data, job, train_seconds)
             if build_only:
                 _emit({"data": stats, "gpu_command": " ".join(cmd)}, json_out)

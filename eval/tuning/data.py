@@ -51,6 +51,9 @@ class TuneDataConfig:
     types: tuple[str, ...] = ()  # only these question types (empty: all)
     repeats: dict[str, int] = field(default_factory=lambda: dict(TRAIN_REPEATS))  # train: examples per question
     reworded: float = 0.3  # train: share of questions asked in a training-only rewording
+    # train: share of examples whose gold is moved to a random rank (any packed position). 0 reproduces the bundled
+    # adapter's data, which then learned to answer from the first record [E1] (eval/results/kv_cpu_domain.json)
+    spread: float = 0.0
 
     def __post_init__(self) -> None:
         if self.split not in ("train", "eval"):
@@ -62,14 +65,14 @@ class TuneDataConfig:
             raise ValueError(f"eval seeds must be >= {EVAL_SEED_MIN} so they never overlap training seeds")
         if not self.budgets or min(self.budgets) < 512:
             raise ValueError("budgets must be a non-empty {tokens: weight} map with every budget >= 512")
-        if not 0.0 <= self.reworded <= 1.0 or any(n < 1 for n in self.repeats.values()):
-            raise ValueError("reworded must lie in [0, 1] and every repeat count be >= 1")
+        if not (0.0 <= self.reworded <= 1.0 and 0.0 <= self.spread <= 1.0) or any(n < 1 for n in self.repeats.values()):
+            raise ValueError("reworded and spread must lie in [0, 1] and every repeat count be >= 1")
         if not 0.0 <= self.negatives < 0.5:
             raise ValueError(f"negatives must lie in [0, 0.5), got {self.negatives}")
 
 
 def _candidates(chunks: Sequence[Chunk], ranked: Sequence[tuple[int, float]], gold: Sequence[int], budget: int,
-                rng: random.Random, drop_gold: bool) -> tuple[list[Evidence], float]:
+                rng: random.Random, drop_gold: bool, spread: bool = False) -> tuple[list[Evidence], float]:
     """Retrieval results for one prompt: BM25's top-k, gold inserted where BM25 missed it; and the recall@k."""
     avg = sum(c.n_tokens for c in chunks) / max(1, len(chunks))
     k = min(len(ranked), int(budget / avg * 1.5) + 8)
@@ -78,6 +81,11 @@ def _candidates(chunks: Sequence[Chunk], ranked: Sequence[tuple[int, float]], go
     recall = sum(g in top for g in gold) / max(1, len(gold))
     if drop_gold:
         top = [i for i in top if i not in gold]
+    elif spread:  # the gold at any rank that fits, so its packed position is anywhere (no "answer from [E1]")
+        top = [i for i in top if i not in gold]
+        fit = max(1, int(budget / avg))
+        for g in gold:
+            top.insert(rng.randrange(0, min(fit, len(top)) + 1), g)
     else:
         fit = max(1, int(budget / avg * 0.5))
         for g in gold:
@@ -89,13 +97,14 @@ def _candidates(chunks: Sequence[Chunk], ranked: Sequence[tuple[int, float]], go
 
 
 def make_example(q: dict[str, Any], chunks: Sequence[Chunk], bm25: BM25, tok: TokenizerLike, budget: int,
-                 rng: random.Random, *, negative: bool = False, question: str | None = None) -> dict[str, Any] | None:
+                 rng: random.Random, *, negative: bool = False, question: str | None = None,
+                 spread: bool = False) -> dict[str, Any] | None:
     """One packed prompt + target for question record ``q``; None when the gold does not fit the budget."""
     text = question or str(q["question"])
     gold = gold_chunks(q, chunks)
     if not gold:
         return None
-    ev, recall = _candidates(chunks, bm25.rank(text), gold, budget, rng, negative)
+    ev, recall = _candidates(chunks, bm25.rank(text), gold, budget, rng, negative, spread)
     packed: Packed = pack(text, ev, tok, budget, order="ours", constraints=constraints_of(text))
     gold_ids = {chunks[g].id for g in gold}
     gold_map = {p.label: p.text for p in packed.evidence if p.id in gold_ids}
@@ -136,7 +145,8 @@ def corpus_examples(seed: int, cfg: TuneDataConfig, tok: TokenizerLike, workdir:
                 negative = rng.random() < cfg.negatives
                 reworded = (training_rewording(str(q["question"]), str(q["type"]), rng.randrange(1 << 30))
                             if rng.random() < cfg.reworded else None)
-                ex = make_example(q, chunks, bm25, tok, b, rng, negative=negative, question=reworded)
+                spread = cfg.spread > 0 and rng.random() < cfg.spread
+                ex = make_example(q, chunks, bm25, tok, b, rng, negative=negative, question=reworded, spread=spread)
                 if ex:  # "paraphrased" marks the eval-only rewordings; training ones are "reworded"
                     yield dict(ex, seed=seed, split="train", paraphrased=False, reworded=reworded is not None)
             continue

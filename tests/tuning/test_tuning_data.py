@@ -146,3 +146,16 @@ def test_hard_types_are_repeated_and_some_questions_reworded(train_rows: list[di
     temporal = [q for q, r in {str(r["qid"]): r for r in train_rows}.items() if r["type"] == "temporal"]
     assert temporal and max(by_qid[q] for q in temporal) > 1
     assert any(r.get("reworded") for r in train_rows)
+
+
+def test_spread_moves_the_gold_off_the_first_record(tmp_path: Path) -> None:
+    def first_share(spread: float) -> float:
+        cfg = TuneDataConfig(seeds=(4,), questions_per_type=2, budgets={2048: 1.0}, negatives=0.0, spread=spread,
+                             types=("single_needle", "multi_key"))
+        rows = list(corpus_examples(4, cfg, TOK, tmp_path / str(spread)))
+        assert rows
+        return sum(r["gold_labels"] == ["E1"] for r in rows) / len(rows)
+
+    assert first_share(1.0) < first_share(0.0)
+    with pytest.raises(ValueError, match="spread"):
+        TuneDataConfig(spread=1.5)
