@@ -137,7 +137,7 @@ def validate(results_dir: Path, gpu: str = "h200", calib: dict[str, Any] | None 
     calib = calib or load_calibration()
     rates = rates_for(gpu, calib)
     readers = {
-        "ring_gpu2.json": ring,
+        "ring_gpu.json": ring,
         "ring_gpu4.json": ring_held_out,
         "kv_gpu_llama3_8b_speed.json": _kv_speed,
         "engine_gpu.json": engine_gpu,

@@ -2,7 +2,7 @@
 
 CPU:  `longhaul bench ring --device cpu --json` (or `python -m eval.bench_ring cpu`): ring vs single-process
       attention, max abs diff of output and LSE, at world sizes 2, 3, 4.
-GPU:  `torchrun --nproc-per-node 2 -m eval.bench_ring gpu --out eval/results/ring_gpu2.json`: attention alone
+GPU:  `torchrun --nproc-per-node 2 -m eval.bench_ring gpu --out eval/results/ring_gpu.json`: attention alone
       (32 q heads, 8 KV heads, head_dim 128, bf16, causal) single-device vs ring, then `synthetic:llama3-8b`
       prefill on 1 and N GPUs and decode with the sharded cache. Ring efficiency = T1 / (N * TN).
 """

@@ -22,7 +22,7 @@ def register(bench: typer.Typer) -> None:
         gpus: int = typer.Option(2, help="cuda: number of GPUs (ranks)"),
         lengths: str = typer.Option("131072,262144,524288", help="cuda: attention lengths"),
         model_lengths: str = typer.Option("131072,262144,524288", help="cuda: synthetic:llama3-8b prefill lengths"),
-        out: str = typer.Option("eval/results/ring_gpu2.json", help="cuda: results file"),
+        out: str = typer.Option("eval/results/ring_gpu.json", help="cuda: results file"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object on the last line"),
     ) -> None:
         """Ring attention vs single-device attention: max abs diff (cpu) or efficiency and TFLOP/s (cuda)."""

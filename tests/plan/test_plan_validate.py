@@ -14,13 +14,13 @@ RESULTS = Path(__file__).resolve().parents[2] / "eval" / "results"
 
 def _ring_file(tmp_path: Path) -> Path:
     """A copy of the ring result with its 1-GPU 256K prefill doubled: validation must notice."""
-    src = json.loads((RESULTS / "ring_gpu2.json").read_text())
+    src = json.loads((RESULTS / "ring_gpu.json").read_text())
     src["model"]["262144"]["t1_s"] *= 2
-    (tmp_path / "ring_gpu2.json").write_text(json.dumps(src))
+    (tmp_path / "ring_gpu.json").write_text(json.dumps(src))
     return tmp_path
 
 
-@pytest.mark.skipif(not (RESULTS / "ring_gpu2.json").is_file(), reason="needs eval/results/ring_gpu2.json")
+@pytest.mark.skipif(not (RESULTS / "ring_gpu.json").is_file(), reason="needs eval/results/ring_gpu.json")
 def test_validate_on_the_measured_results() -> None:
     out = validate(RESULTS)
     assert out["n_validate"] > 10 and out["n_calibrate"] > 0
@@ -62,7 +62,7 @@ def test_only_warm_up_rows_stay_excluded() -> None:
     assert sum(r["role"] == "calibrate" for r in rows("decode_s", "int8")) == 1  # the quantized-KV step constant
 
 
-@pytest.mark.skipif(not (RESULTS / "ring_gpu2.json").is_file(), reason="needs eval/results/ring_gpu2.json")
+@pytest.mark.skipif(not (RESULTS / "ring_gpu.json").is_file(), reason="needs eval/results/ring_gpu.json")
 def test_validate_flags_a_wrong_measurement(tmp_path: Path) -> None:
     out = validate(_ring_file(tmp_path))
     row = next(r for r in out["rows"] if r["what"] == "prefill_s" and r["context"] == 262144 and r["gpus"] == 1)
