@@ -1,9 +1,14 @@
-"""Lost-in-the-middle sweep: move the gold record through the retrieval ranking and measure accuracy per position
+"""Lost-in-the-middle sweep: move the gold record through the retrieval ranking and measure accuracy per rank
 for each packing order (Liu et al. 2023, *Lost in the Middle: How Language Models Use Long Contexts*).
 
-For position k of ``positions``, the gold record gets retrieval rank ~ 1 + k (n - 1) / (positions - 1) among the
-item's n records; every variant packs the same ranked list under the same budget and the model is asked once.
-``ask`` receives the full chat-templated prompt; the CLI passes the engine (``longhaul eval litm``).
+What varies is the gold's retrieval *rank*: for sweep point k of ``positions`` it is ~ 1 + k (n - 1) /
+(positions - 1) among the item's n records. Every variant packs the same ranked list under the same budget and
+places the records by its own rule, so the gold's place in the prompt is the order's doing: rank = place for
+``retrieval``; LangChain's zig-zag for ``reorder``; rank 1 first, rank 2 last, ... for ``ours``. ``ours`` also
+promotes records naming the question's identifiers to the front, which moves the gold regardless of its rank;
+``ours_placement_only`` switches that off. Use a budget that holds all n records (``records_in_context`` = 1), or
+the sweep measures truncation, not position. ``ask`` receives the full chat-templated prompt; identical prompts
+are asked once.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from packing import Evidence, pack
 from packing.packer import TokenizerLike
 
 # Variant name -> pack options. The baselines reproduce a plain RAG prompt (question once, after the evidence);
-# "ours_placement" is the ablation of "ours" without promoting records that name the question's identifiers.
+# "ours_placement_only" is "ours" without promoting records that name the question's identifiers (it keeps the
+# question restated before and after the evidence, as "ours" does).
 VARIANTS: dict[str, dict[str, Any]] = {
     "retrieval": {"order": "retrieval"},
     "reorder": {"order": "reorder"},
     "ours": {"order": "ours"},
-    "ours_placement": {"order": "ours", "promote": False},
+    "ours_placement_only": {"order": "ours", "promote": False},
 }
 # The names the issue's JSON contract uses for the baselines, reported as well.
 ALIASES = {"retrieval": "retrieval_order", "reorder": "langchain"}
@@ -82,14 +88,19 @@ def litm_sweep(
     budget: int,
     ask: Callable[[str], str],
     positions: int = 10,
-    orders: Sequence[str] = ("retrieval", "reorder", "ours"),
+    orders: Sequence[str] = ("retrieval", "reorder", "ours", "ours_placement_only"),
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Accuracy per gold position per order.
+    """Accuracy per gold retrieval rank per order.
 
-    Returns a dict with ``positions`` (1..positions), ``accuracy``, ``gold_in_context`` and ``gold_slot`` (mean
-    relative place of the gold in the prompt, 0 = first record, 1 = last) per order, and
-    ``litm_worst_over_best_<order>`` (plus the issue's aliases ``..._retrieval_order`` and ``..._langchain``).
+    Returns
+    -------
+    dict
+        ``positions`` (1..positions), ``gold_rank`` (mean retrieval rank of the gold per sweep point),
+        ``accuracy``, ``gold_in_context``, ``gold_slot`` (mean place of the gold in the prompt, 1 = first record;
+        None where never packed) and ``records_in_context`` (mean fraction of the item's records packed) per
+        order; ``litm_worst_over_best_<order>`` (plus the issue's aliases ``..._retrieval_order`` and
+        ``..._langchain``); ``asks`` (distinct prompts sent to ``ask``).
     """
     unknown = [o for o in orders if o not in VARIANTS]
     if unknown:
@@ -103,41 +114,55 @@ def litm_sweep(
             f"items {short[:5]} have fewer than positions - 1 = {positions - 1} distractors; "
             "add distractors or lower positions"
         )
-    total, done = len(orders) * positions * len(its), 0
-    result: dict[str, Any] = {
-        "positions": list(range(1, positions + 1)),
-        "n_items": len(its),
-        "budget": budget,
-        "orders": list(orders),
-        "accuracy": {},
-        "gold_in_context": {},
-        "gold_slot": {},
-    }
-    for order in orders:
-        acc, inside, slot = [], [], []
-        for k in range(positions):
-            right = present = 0
-            slots: list[float] = []
-            for it in its:
-                ev = ranked_evidence(it, gold_rank(k, positions, len(it.distractors) + 1))
+    shape = (len(orders), positions, len(its))
+    right, slot, kept = (
+        {(o, k, i): 0.0 for o in orders for k in range(positions) for i in range(len(its))} for _ in range(3)
+    )
+    answers: dict[str, str] = {}
+    total, done = shape[0] * shape[1] * shape[2], 0
+    # Item-major, ranks from the bottom up: consecutive prompts share long prefixes (the engine's prefix cache).
+    for i, it in enumerate(its):
+        n_rec = len(it.distractors) + 1
+        for order in orders:
+            for k in reversed(range(positions)):
+                ev = ranked_evidence(it, gold_rank(k, positions, n_rec))
                 packed = pack(it.question, ev, tokenizer, budget, **VARIANTS[order])
                 where = [p.position for p in packed.evidence if p.id == "gold"]
-                if where:
-                    present += 1
-                    slots.append(where[0] / max(len(packed.evidence) - 1, 1))
-                right += is_correct(ask(packed.prompt), it.answers)
+                slot[order, k, i] = float(where[0] + 1) if where else float("nan")
+                kept[order, k, i] = len(packed.evidence) / n_rec
+                if packed.prompt not in answers:
+                    answers[packed.prompt] = ask(packed.prompt)
+                right[order, k, i] = float(is_correct(answers[packed.prompt], it.answers))
                 done += 1
                 if progress:
                     progress(done, total)
-            acc.append(right / len(its))
-            inside.append(present / len(its))
-            slot.append(sum(slots) / len(slots) if slots else float("nan"))
-        result["accuracy"][order] = acc
-        result["gold_in_context"][order] = inside
-        result["gold_slot"][order] = slot
-        result[f"litm_worst_over_best_{order}"] = worst_over_best(acc)
+
+    def mean(xs: Sequence[float]) -> float | None:
+        xs = [x for x in xs if x == x]  # NaN = gold not packed
+        return sum(xs) / len(xs) if xs else None
+
+    def per_rank(table: Mapping[tuple[str, int, int], float], order: str) -> list[float | None]:
+        return [mean([table[order, k, i] for i in range(len(its))]) for k in range(positions)]
+
+    result: dict[str, Any] = {
+        "positions": list(range(1, positions + 1)),
+        "gold_rank": [mean([gold_rank(k, positions, len(it.distractors) + 1) for it in its]) for k in
+                      range(positions)],
+        "n_items": len(its),
+        "budget": budget,
+        "orders": list(orders),
+        "asks": len(answers),
+        "accuracy": {o: per_rank(right, o) for o in orders},
+        "gold_in_context": {o: [mean([float(slot[o, k, i] == slot[o, k, i]) for i in range(len(its))])
+                                for k in range(positions)] for o in orders},
+        "gold_slot": {o: per_rank(slot, o) for o in orders},
+        "records_in_context": {o: per_rank(kept, o) for o in orders},
+    }
+    for order in orders:
+        ratio = worst_over_best(result["accuracy"][order])
+        result[f"litm_worst_over_best_{order}"] = ratio
         if order in ALIASES:
-            result[f"litm_worst_over_best_{ALIASES[order]}"] = worst_over_best(acc)
+            result[f"litm_worst_over_best_{ALIASES[order]}"] = ratio
     return result
 
 
@@ -155,7 +180,7 @@ def plot_litm(result: Mapping[str, Any], path_png: str | Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for order, acc in result["accuracy"].items():
         ax.plot(result["positions"], acc, marker="o", label=f"{order} (worst/best {worst_over_best(acc):.2f})")
-    ax.set_xlabel("gold position in the retrieval ranking (1 = best, 10 = worst)")
+    ax.set_xlabel("gold retrieval rank (1 = best); each order places it by its own rule")
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"Lost in the middle: {result['n_items']} items, budget {result['budget']} tokens")

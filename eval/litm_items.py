@@ -32,8 +32,17 @@ def corpus_chunks(docs: Path, count: Callable[[str], int], max_tokens: int = 256
 
 
 def litm_items(corpus: Path, count: Callable[[str], int], n_distractors: int = 14, seed: int = 0,
-               types: Sequence[str] = LOOKUP_TYPES, max_items: int | None = None) -> list[LitmItem]:
-    """One item per lookup question of ``corpus`` (a `longhaul generate` output directory)."""
+               types: Sequence[str] = LOOKUP_TYPES, max_items: int | None = None,
+               max_record_tokens: int | None = None) -> list[LitmItem]:
+    """One item per lookup question of ``corpus`` (a `longhaul generate` output directory).
+
+    ``max_record_tokens`` skips longer chunks (gold and distractors), so that all of an item's records fit a packed
+    budget and a sweep over ranks measures placement rather than truncation.
+    """
+
+    def short(c: Chunk) -> bool:
+        return max_record_tokens is None or c.n_tokens <= max_record_tokens
+
     chunks = corpus_chunks(corpus / "docs", count)
     by_type: dict[str, list[Chunk]] = defaultdict(list)
     for c in chunks:
@@ -45,10 +54,11 @@ def litm_items(corpus: Path, count: Callable[[str], int], n_distractors: int = 1
         if q["type"] not in types or (len(q["accept"]) > 1 and q.get("match") != "any"):
             continue
         gold = next((c for c in chunks if q["evidence"][0] in c.text), None)
-        if gold is None:
+        if gold is None or not short(gold):
             continue
         pool = [c for c in by_type[str(gold.metadata.get("doc_type", ""))]
-                if not any(ev in c.text for ev in q["evidence"]) and not any(a in c.text for a in q["accept"])]
+                if short(c) and not any(ev in c.text for ev in q["evidence"])
+                and not any(a in c.text for a in q["accept"])]
         if len(pool) < n_distractors:
             continue
         distractors = tuple(c.text for c in rng.sample(pool, n_distractors))

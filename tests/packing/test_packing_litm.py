@@ -34,8 +34,7 @@ def edge_reader(prompt: str) -> str:
 
 def test_packing_litm_ours_flat_while_baselines_lose_the_middle(tok):
     items = _items(3)
-    orders = ("retrieval", "reorder", "ours", "ours_placement")
-    res = litm_sweep(items, tok, 2000, edge_reader, positions=10, orders=orders)
+    res = litm_sweep(items, tok, 2000, edge_reader, positions=10)
     acc = res["accuracy"]
     assert res["litm_worst_over_best_ours"] >= 0.9
     assert res["litm_worst_over_best_ours"] > res["litm_worst_over_best_retrieval"]
@@ -45,9 +44,22 @@ def test_packing_litm_ours_flat_while_baselines_lose_the_middle(tok):
     # retrieval order: the gold is read only when its rank puts it at an edge
     assert acc["retrieval"] == [1.0 if k in (0, 1, 8, 9) else 0.0 for k in range(10)]
     # placement alone puts ranks 1-4 at the edges; the middle of the ranking is what it gives up
-    assert acc["ours_placement"][:4] == [1.0] * 4 and min(acc["ours_placement"]) == 0.0
+    assert acc["ours_placement_only"][:4] == [1.0] * 4 and min(acc["ours_placement_only"]) == 0.0
+    assert res["litm_worst_over_best_ours_placement_only"] == 0.0
     assert all(v == 1.0 for v in res["gold_in_context"]["ours"])
-    assert all(s == 0.0 for s in res["gold_slot"]["ours"])  # promoted to the first record
+    assert all(s == 1.0 for s in res["gold_slot"]["ours"])  # promoted to the first record
+
+
+def test_packing_litm_each_order_places_the_rank_by_its_rule(tok):
+    res = litm_sweep(_items(2), tok, 2000, lambda p: "", positions=10)
+    assert res["gold_rank"] == list(range(1, 11))
+    assert res["gold_slot"]["retrieval"] == [float(r) for r in range(1, 11)]
+    assert res["gold_slot"]["reorder"] == [10.0, 1.0, 9.0, 2.0, 8.0, 3.0, 7.0, 4.0, 6.0, 5.0]
+    assert res["gold_slot"]["ours_placement_only"] == [1.0, 10.0, 2.0, 9.0, 3.0, 8.0, 4.0, 7.0, 5.0, 6.0]
+    assert all(v == [1.0] * 10 for v in res["records_in_context"].values())  # placement, not truncation
+    # "ours" puts the promoted gold first whatever its rank: one distinct prompt per item (the same as
+    # ours_placement_only's at rank 1), asked once
+    assert res["asks"] == 2 * (10 + 10 + 10)
 
 
 def test_packing_litm_without_identifiers_ours_is_placement(tok):
@@ -60,6 +72,7 @@ def test_packing_litm_budget_drops_low_ranks_for_baselines(tok):
     res = litm_sweep(items, tok, 330, lambda p: "", positions=5, orders=("retrieval", "ours"))
     assert res["gold_in_context"]["retrieval"][0] == 1.0 and res["gold_in_context"]["retrieval"][-1] == 0.0
     assert res["gold_in_context"]["ours"] == [1.0] * 5
+    assert res["records_in_context"]["retrieval"][0] < 1.0
 
 
 def test_packing_litm_helpers_and_errors(tok, tmp_path):
