@@ -76,3 +76,13 @@ def test_attention_bad_input() -> None:
         attention(q, k, k)
     with pytest.raises(ValueError, match="choose one of"):
         attention(q, q, q, backend="xformers")
+def test_decode_out_equals_the_reference_with_and_without_a_device_position() -> None:
+    """The CUDA decode kernel sequence (scaled QK^T, mask, softmax, PV; GQA folded) is plain attention."""
+    from engine.attention import _decode_out
+
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, h, t, 32, generator=g) for h, t in ((6, 1), (2, 40), (2, 40)))
+    ref = attention(q, k[:, :, :26], v[:, :, :26], causal=True, backend="math")[0]  # query at position 25
+    torch.testing.assert_close(_decode_out(q, k, v, 32**-0.5, torch.tensor(25)), ref, atol=1e-5, rtol=1e-5)
+    full = attention(q, k, v, causal=True, backend="math")[0]
+    torch.testing.assert_close(_decode_out(q, k, v, 32**-0.5, None), full, atol=1e-5, rtol=1e-5)
