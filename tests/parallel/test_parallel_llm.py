@@ -240,8 +240,9 @@ def test_ring_llm_load_under_torchrun(tmp_path: Any) -> None:
     script, out = tmp_path / "ring.py", tmp_path / "out.json"
     script.write_text(TORCHRUN_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                    str(script), str(out)], check=True, env=env, timeout=180, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(script), str(out)], env=env, timeout=180, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]  # torchrun's own report says which rank failed and why
     res = json.loads(out.read_text())
     ref = LLM.load("synthetic:tiny-llama3", max_seq_len=128).generate(list(range(3, 26)), max_new_tokens=4)
     assert res == {"tokens": ref.token_ids, "world": 2}
