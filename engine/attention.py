@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 
@@ -107,7 +108,7 @@ def _flex(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, q_off
             return kj <= qi + q_offset
 
         block_mask = fa.create_block_mask(mask_mod, None, None, q.shape[2], k.shape[2], device=q.device.type)
-    fn = _compiled_flex() if q.device.type == "cuda" else fa.flex_attention
+    fn = cast(Callable[..., Any], _compiled_flex() if q.device.type == "cuda" else fa.flex_attention)
     if hasattr(fa, "AuxRequest"):
         out, aux = fn(q, k, v, block_mask=block_mask, scale=scale, enable_gqa=True, return_aux=fa.AuxRequest(lse=True))
         return out, aux.lse.float()

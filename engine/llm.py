@@ -186,7 +186,7 @@ class LLM:
             if not hasattr(kv_policy, "make_cache"):
                 from engine.kv import KVSpec  # type: ignore[attr-defined]
 
-                kv_policy = KVSpec(policy=kv_policy)
+                kv_policy = KVSpec(policy=kv_policy)  # type: ignore[arg-type]  # a bare Policy
             self._cache, self._cached_ids = None, []  # the shared cache's contents are not kept
             return kv_policy.make_cache(cfg, prompt_len=prompt_len, total=total,  # type: ignore[attr-defined]
                                         chunk=self.prefill_chunk, dtype=self.dtype, device=self.device)

@@ -16,7 +16,7 @@ import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -51,7 +51,7 @@ def hf_from_engine(model: Transformer) -> torch.nn.Module:
     sd: dict[str, torch.Tensor] = {"model.embed_tokens.weight": model.embed.weight,
                                    "model.norm.weight": model.norm.weight, "lm_head.weight": model.lm_head.weight}
     q, kv = c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim
-    for i, block in enumerate(model.layers):
+    for i, block in enumerate(cast(list[Any], list(model.layers))):
         p = f"model.layers.{i}."
         wq, wk, wv = block.attn.wqkv.weight.split([q, kv, kv])  # type: ignore[union-attr]
         gate, up = block.mlp.w13.weight.split(c.ffn_dim)  # type: ignore[union-attr]
@@ -92,8 +92,8 @@ def parity(llm: LLM, hf: torch.nn.Module, new_tokens: int = 32) -> tuple[float, 
     for ids in prompts[:3]:
         ours = llm.generate(ids, max_new_tokens=new_tokens).token_ids
         with torch.inference_mode():
-            out = hf.generate(torch.tensor([ids], device=llm.device), max_new_tokens=new_tokens, do_sample=False,
-                              eos_token_id=eos, pad_token_id=eos)[0, len(ids):].tolist()
+            out = cast(Any, hf).generate(torch.tensor([ids], device=llm.device), max_new_tokens=new_tokens,
+                                         do_sample=False, eos_token_id=eos, pad_token_id=eos)[0, len(ids):].tolist()
         same &= ours == (out[: out.index(eos)] if eos in out else out)
     return worst, same
 
@@ -172,8 +172,8 @@ def run(device: str = "cpu", contexts: tuple[int, ...] = (1024, 4096, 8192), mod
     prefix = "gpu" if gpu else "cpu"
     summary: dict[str, Any] = {"parity_max_abs_diff": worst, "greedy_identical": same}
     for r in rows:
-        summary[f"{prefix}_prefill_ratio_{_key(r['context'])}"] = r["prefill_ratio"]
-        summary[f"{prefix}_decode_ratio_{_key(r['context'])}"] = r["decode_ratio"]
+        summary[f"{prefix}_prefill_ratio_{_key(int(r['context']))}"] = r["prefill_ratio"]
+        summary[f"{prefix}_decode_ratio_{_key(int(r['context']))}"] = r["decode_ratio"]
     if gpu:
         from eval.bench_engine_gpu import gpu_metrics
 

@@ -3,6 +3,7 @@ and attention TFLOP/s of our `attention()` at 32K."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -63,7 +64,7 @@ def attention_tflops(n: int = 32768, heads: int = 32, kv_heads: int = 8, dim: in
     out: dict[str, float] = {}
     for backend in ("sdpa", "flash", "flex"):
         try:
-            out[f"attn_tflops_{backend}"] = flops / _time(lambda b=backend: attention(q, k, v, backend=b)) / 1e12
+            out[f"attn_tflops_{backend}"] = flops / _time(functools.partial(attention, q, k, v, backend=backend)) / 1e12
         except Exception as exc:  # noqa: BLE001 - a backend missing on this GPU is reported, not fatal
             out[f"attn_error_{backend}"] = str(exc)[:200]  # type: ignore[assignment]
     for kvh in (2, 4, 8):  # cuDNN vs flash for GQA with few KV heads (a corruption bug was reported elsewhere)

@@ -156,7 +156,7 @@ def _model_bench(g: _Gpu, name: str, lengths: list[int], single_max: int, backen
                 last = toks[:, -1:]
                 res["decode_tok_s_1gpu"] = _decode_rate(g, lambda p, t=last, c=kv: model(t, p, c, last_only=True), L)
                 res["decode_context"] = L
-            kv = toks = None
+            del kv, toks  # free the memory before the next length
             g.free()
             save()
         apply_ring(model)
@@ -179,7 +179,7 @@ def _model_bench(g: _Gpu, name: str, lengths: list[int], single_max: int, backen
                 res[f"decode_tok_s_{g.world}gpu"] = rate
             if g.dev.type == "cuda":
                 res["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
-            sharded = toks = None
+            del sharded, toks
             g.free()
             save()
 

@@ -88,7 +88,7 @@ def main(needles_path: str, out_path: str, ratios: tuple[float, ...] = (4.0,), i
         full_text = ""
         for name, r, press in configs:
             ids, secs = _answer(model, press, nd["context"], nd["question"], inside, 7)
-            text = tok.decode(ids, skip_special_tokens=True)
+            text = str(tok.decode(ids, skip_special_tokens=True))
             full_text = text if press is None else full_text
             row = rows.setdefault((name, r), {"system": "kvpress", "question": "inside" if inside else "outside",
                                               "policy": name, "ratio": r, "kv_dtype": "model", "correct": [],

@@ -146,7 +146,7 @@ def _parse_jsonl(lines: list[str], rel: str, issues: list[LoadIssue]) -> list[Un
             issues.append(LoadIssue(rel, i, f"malformed record ({exc}): kept as raw text"))
             units.append(Unit(line.strip(), i, i, f"L{i}", fields={"malformed": True}))
             continue
-        meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
+        meta: dict[str, Any] = rec["metadata"] if isinstance(rec.get("metadata"), dict) else {}
         head = " ".join(str(rec[k]) for k in ("id", "type", "timestamp") if rec.get(k))
         tail = "\n".join(f"{k}: {v}" for k, v in meta.items())
         text = f"{head}\n{rec['text']}" + (f"\n{tail}" if tail else "")

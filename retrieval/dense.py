@@ -42,7 +42,7 @@ class DenseIndex:
             base = faiss.IndexHNSWFlat(DIM, cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efSearch = cfg.ef_search
         else:
-            base = faiss.IndexFlatIP(DIM)
+            base = faiss.IndexFlatIP(DIM)  # type: ignore[assignment]  # both are faiss.Index
         index = faiss.IndexIDMap2(base)
         if len(vectors):
             index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.arange(len(vectors), dtype=np.int64))
@@ -68,6 +68,6 @@ class DenseIndex:
         params = None
         if allowed is not None:
             sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-            params = faiss.SearchParameters(sel=sel)
+            params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]  # the stubs omit `sel`
         scores, ids = self.index.search(q, min(k, len(self)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]

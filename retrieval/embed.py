@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class Embedder:
 
     def __init__(self, config: EmbedConfig | None = None) -> None:
         self.config = config or EmbedConfig()
-        self._model = None
+        self._model: Any = None
 
     @property
     def model(self):  # noqa: ANN201 - sentence_transformers is imported lazily

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import tantivy
 
@@ -129,7 +129,7 @@ class KeywordIndex:
         if not hits:
             return []
         rows = self.searcher.fast_field_values("row", [addr for _, addr in hits])
-        return [(int(r), float(s)) for (s, _), r in zip(hits, rows, strict=True)]
+        return [(int(cast(int, r)), float(s)) for (s, _), r in zip(hits, rows, strict=True)]
 
     def rows_matching(self, filters: dict[str, Any]) -> list[int]:
         """Every row that passes ``filters`` (for restricting the dense search)."""
@@ -139,4 +139,4 @@ class KeywordIndex:
         q = tantivy.Query.boolean_query(must)
         n = self.searcher.num_docs
         hits = self.searcher.search(q, max(n, 1), count=False).hits
-        return [int(r) for r in self.searcher.fast_field_values("row", [a for _, a in hits])]
+        return [int(cast(int, r)) for r in self.searcher.fast_field_values("row", [a for _, a in hits])]

@@ -38,7 +38,7 @@ class KeyMatchReranker:
         out = []
         for c in chunks:
             m = c.metadata
-            keys = sum(x in m.get("order_ids", ()) for x in analysis.order_ids)
+            keys: float = sum(x in m.get("order_ids", ()) for x in analysis.order_ids)
             keys += sum(x in m.get("skus", ()) for x in analysis.skus)
             keys += sum(x in m.get("exception_codes", ()) for x in analysis.exception_codes)
             keys += 0.5 * sum(x in m.get("fcs", ()) for x in analysis.fcs)

@@ -19,7 +19,7 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Ingest DIR into TENANT: only new or changed files are chunked and embedded; the index swaps atomically."""
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
         from app.ingest_job import ingest_directory
         from app.settings import get_settings
@@ -30,7 +30,7 @@ def register(cli: typer.Typer) -> None:
         console = Console(stderr=as_json)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console, transient=as_json) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def progress(stage: str, done: int, total: int) -> None:
                 if stage not in tasks:

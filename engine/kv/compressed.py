@@ -88,10 +88,13 @@ class CompressedKVCache(KVCache):
         self.peak_tokens = 0
 
     # -- the one write method -----------------------------------------------------------------------------------
-    def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor,
+    def write(self, layer: int, start: int | torch.Tensor, k: torch.Tensor, v: torch.Tensor,
               q: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Store ``k, v`` (B, Hkv, T, D) for positions ``[start, start + T)``; ``q`` (B, Hq, T, D) are the queries
         of the same tokens (needed by policies). Returns every stored token of the layer, (B, Hkv, n, D)."""
+        if isinstance(start, torch.Tensor):
+            raise ValueError("a compressed cache changes length as it goes: decode it eagerly (an int position), "
+                             "not with a device-side one")
         if self.pending[layer]:
             self._compress(layer)
         k_all, v_all = self.store.append(layer, k, v)

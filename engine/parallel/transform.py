@@ -46,8 +46,10 @@ class RingAttention(Attention):
         self.q_dim, self.kv_dim = attn.q_dim, attn.kv_dim
         self.wqkv, self.wo, self.backend = attn.wqkv, attn.wo, attn.backend
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int,
-                cache: RingPrefill | ShardedKVCache | None) -> torch.Tensor:
+    def forward(  # type: ignore[override]  # ring ranks take their own caches: never a KVCache or a tensor start
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int,
+        cache: RingPrefill | ShardedKVCache | None,
+    ) -> torch.Tensor:
         if cache is None or not hasattr(cache, "attend"):
             raise ValueError("a ring-parallel model runs through ring_prefill() and ring_decode() (with a "
                              "ShardedKVCache), not model(tokens)")
