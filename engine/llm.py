@@ -17,7 +17,7 @@ from engine.config import ModelConfig
 from engine.kv.cache import KVCache
 from engine.model import Transformer
 from engine.sampling import sample
-from engine.stops import StopText
+from engine.stops import Decoded, StopText, decode_loop
 from engine.tokenizer import Tokenizer, load_tokenizer
 from engine.weights import load_model
 
@@ -258,27 +258,11 @@ class LLM:
         nxt = sample(logits, temperature, top_p, gen)
         self._sync()
         t1 = time.perf_counter()
-        new: list[int] = []
-        reason = "length"
-        pos = len(ids)
+        done = Decoded(pos=len(ids))
         with torch.inference_mode():
-            while True:
-                tok = int(nxt[0])
-                if tok in stops:
-                    reason = "stop"
-                    break
-                new.append(tok)
-                if texts.update(new):
-                    reason = "stop"
-                    break
-                piece = texts.ready()
-                if piece:
-                    yield piece
-                if len(new) >= max_new_tokens or pos >= total:
-                    break
-                logits = step(nxt, pos)
-                pos += 1
-                nxt = sample(logits, temperature, top_p, gen)
+            yield from decode_loop(nxt, step, lambda logits: sample(logits, temperature, top_p, gen), stops, texts,
+                                   max_new_tokens, total, done)
+        new, reason, pos = done.new, done.reason, done.pos
         cache.length = pos  # positions written; the last sampled token's KV never was
         self._cached_ids = (ids + new)[:pos]
         piece, text = texts.rest(), texts.text

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
 
 from engine.tokenizer import Tokenizer
 
@@ -38,3 +41,39 @@ class StopText:
         """Everything not emitted yet (call once generation has ended)."""
         piece, self.sent = self.text[self.sent :], len(self.text)
         return piece
+
+
+@dataclass
+class Decoded:
+    """What `decode_loop` produced: the new token ids, why it stopped, and the next position to write."""
+
+    pos: int
+    new: list[int] = field(default_factory=list)
+    reason: str = "length"
+
+
+def decode_loop(nxt: torch.Tensor, step: Callable[[torch.Tensor, int], torch.Tensor],
+                pick: Callable[[torch.Tensor], torch.Tensor], stops: set[int], texts: StopText,
+                max_new_tokens: int, total: int, out: Decoded) -> Iterator[str]:
+    """Decode from the first sampled token ``nxt`` (1,) until a stop token, a stop string or the length limit.
+
+    ``step(token (1,), position)`` returns the next logits (1, vocab) and ``pick`` samples from them; streamable
+    text is yielded as it becomes safe; ``out`` collects the tokens and the reason. One loop for every engine.
+    """
+    while True:
+        tok = int(nxt[0])
+        if tok in stops:
+            out.reason = "stop"
+            return
+        out.new.append(tok)
+        if texts.update(out.new):
+            out.reason = "stop"
+            return
+        piece = texts.ready()
+        if piece:
+            yield piece
+        if len(out.new) >= max_new_tokens or out.pos >= total:
+            return
+        logits = step(nxt, out.pos)
+        out.pos += 1
+        nxt = pick(logits)

@@ -49,13 +49,10 @@ class AdaKV(Policy):
 
     def select(self, scores: torch.Tensor, n_seen: int, layer: int, n_layers: int) -> torch.Tensor | None:
         B, H, n = scores.shape
-        k = self.layer_budget(n_seen, layer, n_layers)
-        if k >= n:
+        protected = self.protect_recent(scores, n_seen, layer, n_layers)
+        if protected is None:
             return None
-        scores = scores.float().clone()  # (B, Hkv, n); never alias the inputs
-        recent = self.recent(k)
-        if recent:
-            scores[..., n - recent:] = float("inf")
+        scores, k = protected
         floor = min(int(self.alpha_safeguard * k), k)
         if floor:
             safe = scores.topk(floor, dim=-1).indices

@@ -131,16 +131,26 @@ class Policy:
         Split from `keep_indices` so that scores computed elsewhere (e.g. gathered across ring ranks by
         `engine.parallel`) go through the same budget, recent-window and tie-breaking code.
         """
+        protected = self.protect_recent(scores, n_seen, layer, n_layers)
+        if protected is None:
+            return None
+        scores, k = protected
+        idx = scores.topk(k, dim=-1).indices  # (B, Hkv, k)
+        return idx.sort(dim=-1).values
+
+    def protect_recent(self, scores: torch.Tensor, n_seen: int, layer: int,
+                       n_layers: int) -> tuple[torch.Tensor, int] | None:
+        """A float copy of ``scores`` (B, Hkv, n) with the recent window set to +inf, and the layer's budget k;
+        None when k covers every token. The common start of every `select`."""
         n = scores.shape[2]
         k = self.layer_budget(n_seen, layer, n_layers)
         if k >= n:
             return None
-        scores = scores.float().clone()  # (B, Hkv, n); never alias the inputs
+        scores = scores.float().clone()  # never alias the inputs
         recent = self.recent(k)
         if recent:
             scores[..., n - recent:] = float("inf")
-        idx = scores.topk(k, dim=-1).indices  # (B, Hkv, k)
-        return idx.sort(dim=-1).values
+        return scores, k
 
 
 def observation_attention(inputs: ScoreInputs) -> torch.Tensor:

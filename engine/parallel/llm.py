@@ -33,7 +33,7 @@ from engine.parallel.decode import ShardedKVCache
 from engine.parallel.ring import ZigzagPlan
 from engine.parallel.transform import apply_ring, ring_decode, ring_prefill
 from engine.sampling import sample
-from engine.stops import StopText
+from engine.stops import Decoded, StopText, decode_loop
 from engine.tokenizer import Tokenizer
 
 
@@ -176,29 +176,18 @@ class RingLLM(LLM):
         logits, cache = self._prefill_all(ids, total, spec)
         nxt = sample(logits, temperature, top_p, gen)
         t1 = time.perf_counter()
-        new: list[int] = []
-        reason, pos = "length", len(ids)
+        done = Decoded(pos=len(ids))
+
+        def step(token: torch.Tensor, _: int) -> torch.Tensor:
+            self._step(int(token[0]), True)  # the followers run the same decode step
+            return ring_decode(self.model, token.view(1, 1).to(self.device), cache)[:, -1]
+
         try:
-            while True:
-                tok = int(nxt[0])
-                if tok in stops:
-                    reason = "stop"
-                    break
-                new.append(tok)
-                if texts.update(new):
-                    reason = "stop"
-                    break
-                piece = texts.ready()
-                if piece:
-                    yield piece
-                if len(new) >= max_new_tokens or pos >= total:
-                    break
-                self._step(tok, True)
-                logits = ring_decode(self.model, torch.tensor([[tok]], device=self.device), cache)[:, -1]
-                pos += 1
-                nxt = sample(logits, temperature, top_p, gen)
+            yield from decode_loop(nxt, step, lambda logits: sample(logits, temperature, top_p, gen), stops, texts,
+                                   max_new_tokens, total, done)
         finally:  # also when a stream is abandoned or a step fails on rank 0: release the followers
             self._step(0, False)
+        new, reason = done.new, done.reason
         piece, text = texts.rest(), texts.text
         if piece:
             yield piece
