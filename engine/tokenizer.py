@@ -113,17 +113,29 @@ def _from_dir(d: Path) -> Tokenizer:
 
 
 def _convert(path: Path, target: Path) -> None:
+    """Convert the GGUF's tokenizer into ``target``, atomically: concurrent first loads (data-building workers)
+    each convert into a private folder and one rename wins; a reader never sees a half-written folder."""
+    import shutil
+    import tempfile
+
     from transformers import AutoTokenizer  # heavy: only on the first load of a model
 
     hf = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-    target.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    hf.save_pretrained(str(tmp))
-    # The GGUF conversion installs a post-processor that prepends <|im_start|> on every encode; we add special
-    # tokens explicitly through the chat template, so drop it.
-    data = json.loads((tmp / "tokenizer.json").read_text())
-    data["post_processor"] = None
-    (tmp / "tokenizer.json").write_text(json.dumps(data))
-    for f in tmp.iterdir():
-        f.replace(target / f.name)
-    tmp.rmdir()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        hf.save_pretrained(str(tmp))
+        # The GGUF conversion installs a post-processor that prepends <|im_start|> on every encode; we add special
+        # tokens explicitly through the chat template, so drop it.
+        data = json.loads((tmp / "tokenizer.json").read_text())
+        data["post_processor"] = None
+        (tmp / "tokenizer.json").write_text(json.dumps(data))
+        if target.exists() and not (target / "tokenizer.json").exists():
+            shutil.rmtree(target)  # an incomplete folder left by an older, non-atomic conversion
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / "tokenizer.json").exists():  # lost the race to a finished conversion: fine
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
