@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, cast
 
 import torch
@@ -155,6 +157,26 @@ def _gqa_single(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
     return out.reshape(B, H, 1, D), lse.reshape(B, H, 1)
 
 
+DECODE_KERNELS = True  # the Triton decode kernels (engine/decode_kernel.py) where they can run; False: torch ops
+
+
+@functools.cache
+def _kernel_module() -> ModuleType | None:
+    try:
+        import engine.decode_kernel as kernels
+    except ImportError:  # no Triton (a CPU-only install): decode uses the torch ops below
+        return None
+    return kernels
+
+
+def decode_kernels(x: torch.Tensor) -> ModuleType | None:
+    """`engine.decode_kernel` if its Triton kernels can run on ``x``'s device (CUDA, or the CPU under
+    ``TRITON_INTERPRET=1``, as the tests run them) and `DECODE_KERNELS` is on; else None."""
+    if not DECODE_KERNELS or not (x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"):
+        return None
+    return _kernel_module()
+
+
 @functools.cache
 def _positions(n: int, device: torch.device) -> torch.Tensor:
     """``arange(n)`` on ``device``, made once (decode masks by position every step)."""
@@ -228,9 +250,15 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_offset: int | to
     if backend == "auto" and q.is_cuda:
         tq, tk = q.shape[2], k.shape[2]
         scale = 1.0 / math.sqrt(q.shape[-1])
+        one = tq == 1 and (isinstance(q_offset, torch.Tensor) or q_offset >= tk - 1)
+        kernels = decode_kernels(q) if one else None
+        if kernels is not None and kernels.supports(q.shape[1], k.shape[1], q.shape[-1]):
+            pos = q_offset if isinstance(q_offset, torch.Tensor) else None
+            return kernels.decode_attention(q, k.contiguous() if k.stride(-1) != 1 else k,
+                                            v.contiguous() if v.stride(-1) != 1 else v, scale, pos)
         if isinstance(q_offset, torch.Tensor):  # CUDA-graph decode: whole cache, keys after the position masked
             return _decode_out(q, k, v, scale, q_offset)
-        if tq == 1 and q_offset >= tk - 1:
+        if one:
             return _decode_out(q, k, v, scale, None)
         full_causal = q_offset == 0 and tq == tk
         if full_causal or not _needs_mask(True, tq, tk, q_offset):

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.attention import attend
+from engine.attention import attend, decode_kernels
 from engine.config import ModelConfig
 from engine.kv.cache import KVCache
 from engine.rope import apply_rotary, rope_cos_sin, rope_frequencies
@@ -58,6 +58,14 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int | torch.Tensor,
                 cache: KVCache | None) -> torch.Tensor:
         B, T, _ = x.shape
+        if isinstance(start, torch.Tensor) and type(cache) is KVCache and self.backend == "auto":
+            kernels = decode_kernels(x)
+            # graph decode in three kernels: rotate + write, split attention, merge
+            if kernels is not None and kernels.supports(self.n_heads, self.n_kv, self.hd):
+                k_all, v_all = cache.k[self.layer], cache.v[self.layer]
+                q = kernels.rope_write(self.wqkv(x), cos, sin, start, k_all, v_all, self.n_heads)
+                y = kernels.decode_attention(q, k_all, v_all, self.hd**-0.5, start)  # (B, H, 1, hd)
+                return self.wo(y.view(B, 1, self.q_dim))
         q, k, v = self.project(x, cos, sin)
         if cache is not None:
             k, v = cache.write(self.layer, start, k, v, q=q)  # (B, Hkv, n, hd); n = start + T unless compressed

@@ -217,7 +217,7 @@ def decode_step_seconds(
 
     Graph (``graph=True``, engine/llm.py's CUDA-graph decode of an uncompressed cache): no launches, so the floor is
     the device's own per-layer time (small kernels, in series with the memory traffic) and the KV is read at the
-    masked whole-cache attention's rate; pass the whole cache's bytes (prompt + new tokens), not the context's.
+    split-KV kernel's rate; pass the bytes up to the position (engine/decode_kernel.py reads no further).
 
     Across GPUs every layer adds one collective of ``gpus - 1`` hops (engine/parallel/decode.py all-gathers each
     rank's (out, lse) every layer: a ring all-gather of a few KB is latency bound, one latency per hop).

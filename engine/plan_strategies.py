@@ -1,9 +1,9 @@
 """The capacity plan: the five long-context strategies of the lesson's table for one model, context and GPU count.
 
 Decode follows the engine's path for each strategy (engine/llm.py ``_decoder``): an uncompressed, unquantized cache
-decodes as a CUDA graph over the whole cache (prompt + answer tokens; graph rates); compressed or quantized caches
-decode eagerly (eager launch floor and KV read rate), and so does ring attention's sharded decode, plus one
-collective per layer across its GPUs (engine/parallel/decode.py).
+decodes as a CUDA graph that reads the KV up to the position (prompt + half the answer on average; graph rates);
+compressed or quantized caches decode eagerly (eager launch floor and KV read rate), and so does ring attention's
+sharded decode, plus one collective per layer across its GPUs (engine/parallel/decode.py).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def plan(
         concurrent = int(max(0.0, g * rates.usable_bytes - weights - extra) // kv) if fits else 0
         prefill = prefill_seconds(cfg, prefill_tokens, rates, g, ring=ring, window=attn_window)
         graph = graph and not quant  # a quantized cache has a policy: the engine decodes it eagerly
-        read = (kv_tokens + output_tokens if graph else kv_tokens) * read_per_tok  # the graph reads the whole cache
+        read = (kv_tokens + output_tokens // 2 if graph else kv_tokens) * read_per_tok  # graph: KV up to the position
         eager_host = 0.0 if graph else host
         step1 = decode_step_seconds(cfg, read, rates, weights, g, host_s_per_layer=eager_host, graph=graph)
         note = (note + "; " if note else "") + ("CUDA-graph decode" if graph else "eager decode")

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from engine import attention as attention_mod
 from engine.attention import attention
 from engine.llm import LLM
 
@@ -97,13 +98,17 @@ def variants(llm: LLM, context: int = 32768, decode_tokens: int = 16) -> dict[st
             out[f"prefill_error_{backend}"] = str(exc)[:200]
     llm.model.set_attention_backend("auto")
     mode, tokens = llm.decode_mode, {}
-    for m in ("graph", "eager"):
+    for name, m, kernels in (("graph", "graph", True), ("graph_torch_ops", "graph", False), ("eager", "eager", True)):
+        attention_mod.DECODE_KERNELS = kernels  # False: attention and rotary as torch ops (the previous engine)
         llm.decode_mode, llm._graph = m, None
         g = run(decode_tokens)
-        out[f"decode_tok_s_{m}"], tokens[m] = g.decode_tok_s, g.token_ids
-        out[f"decode_mode_used_{m}"] = llm.decode_mode  # "eager" here if the graph capture failed
+        out[f"decode_tok_s_{name}"], tokens[name] = g.decode_tok_s, g.token_ids
+        out[f"decode_mode_used_{name}"] = llm.decode_mode  # "eager" here if the graph capture failed
+    attention_mod.DECODE_KERNELS = True
     llm.decode_mode, llm._graph = mode, None
     out["graph_tokens_equal_eager"] = tokens["graph"] == tokens["eager"]
+    out["graph_tokens_equal_graph_torch_ops"] = tokens["graph"] == tokens["graph_torch_ops"]
+    out["decode_kernel_speedup"] = out["decode_tok_s_graph"] / out["decode_tok_s_graph_torch_ops"]
     return out
 
 

@@ -46,8 +46,8 @@ def test_graph_decode_is_floor_plus_memory() -> None:
 
 def test_strategies_pick_graph_or_eager() -> None:
     rows = {r.strategy: r for r in plan("llama3-8b", 131072, 1, output_tokens=256)}
-    graph = decode_step_seconds(CFG, (131072 + 256) * PER_TOK, RATES, W, graph=True)
-    assert 1 / rows["full"].decode_tok_s == pytest.approx(graph)  # the graph reads the whole cache
+    graph = decode_step_seconds(CFG, (131072 + 128) * PER_TOK, RATES, W, graph=True)
+    assert 1 / rows["full"].decode_tok_s == pytest.approx(graph)  # the kernel reads KV up to the position
     assert "CUDA-graph" in rows["full"].note and "CUDA-graph" in rows["hybrid"].note
     assert "eager" in rows["snapkv"].note and "eager" in rows["streaming"].note and "eager" in rows["ring"].note
     int8 = {r.strategy: r for r in plan("llama3-8b", 131072, 1, kv_dtype="int8")}
@@ -73,16 +73,17 @@ def _engine_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_engine_reader_roles_and_whole_cache(tmp_path: Path) -> None:
+def test_engine_reader_roles_and_kv_to_the_position(tmp_path: Path) -> None:
     rows, skipped = engine_gpu(_engine_file(tmp_path), RATES)
     roles = {(r["what"], r["context"], r["detail"]): r["role"] for r in rows}
     assert roles[("prefill_s", 32768, "longhaul chunked prefill")] == "calibrate"
     assert roles[("prefill_s", 8192, "longhaul chunked prefill")] == "validate"
-    graph = [r["role"] for r in rows if r["detail"] == "CUDA graph, whole cache"]
+    graph = [r["role"] for r in rows if r["detail"] == "CUDA graph, KV to the position"]
     assert graph == ["validate", "calibrate", "calibrate"]
     variant = next(r for r in rows if "run's cache" in r["detail"])
-    biggest = next(r for r in rows if r["context"] == 131072 and r["what"] == "decode_s")
-    assert variant["predicted"] == biggest["predicted"] and variant["role"] == "validate"  # reads the 128K cache
+    same = next(r for r in rows if r["context"] == 32768 and r["what"] == "decode_s" and r is not variant)
+    # the kernel stops at the position: a 32K prompt in the 128K cache reads what a 32K cache holds
+    assert variant["predicted"] == same["predicted"] and variant["role"] == "validate"
     assert skipped and "hf_decode" in skipped[0]["source"]
 
 
