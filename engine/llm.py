@@ -15,6 +15,7 @@ import torch
 
 from engine.config import ModelConfig
 from engine.kv.cache import KVCache
+from engine.kv.compressed import CompressedKVCache
 from engine.model import Transformer
 from engine.sampling import sample
 from engine.stops import Decoded, StopText, decode_loop
@@ -65,6 +66,37 @@ class _GraphStep:
         self.pos.fill_(pos)
         self.graph.replay()
         return self.logits
+
+
+class _CompressedStatic:
+    """Static-shape decode of a compressed cache whose policy never evicts during decode: `prepare` (after the
+    prompt) carries out the compressions and puts each layer's length on the device, then captures a CUDA graph
+    (``decode_mode="graph"``) or uses the plain static step; each call appends one token to every layer."""
+
+    def __init__(self, llm: LLM, cache: CompressedKVCache) -> None:
+        self.llm, self.cache = llm, cache
+        self.inner: Step | None = None
+
+    def prepare(self) -> None:
+        self.cache.begin_static()
+        if self.llm.decode_mode == "graph":
+            try:
+                self.inner = _GraphStep(self.llm.model, self.cache)
+                return
+            except RuntimeError as exc:  # capture unsupported here: the static step, uncaptured
+                log.warning("CUDA graph capture failed for a compressed cache (%s); decoding without a graph", exc)
+        model, device = self.llm.model, self.llm.device
+        self.inner = lambda tok, pos: model(tok.view(1, 1), torch.tensor(pos, device=device), self.cache,
+                                            last_only=True)[:, -1]
+
+    def __call__(self, tok: torch.Tensor, pos: int) -> torch.Tensor:
+        if self.inner is None:
+            self.prepare()
+        assert self.inner is not None
+        self.cache.check_room()
+        logits = self.inner(tok, pos)
+        self.cache.advance()
+        return logits
 
 
 def adapter_manifest(adapter: str | Path | None) -> dict[str, Any]:
@@ -204,7 +236,9 @@ class LLM:
 
     def _decoder(self, cache: KVCache) -> Step:
         """The decode step for this cache: eager, static-shape, or a CUDA graph captured once per cache."""
-        if cache.policy is not None:  # compressed caches change length as they go: no static shapes
+        if cache.policy is not None:  # compressed: static shapes only where no decode-time eviction (prepared later)
+            if self.decode_mode != "eager" and isinstance(cache, CompressedKVCache) and cache.static_ready():
+                return _CompressedStatic(self, cache)
             return lambda tok, pos: self.model(tok.view(1, 1), pos, cache, last_only=True)[:, -1]
         if self.decode_mode == "graph":
             if self._graph is None or self._graph.cache is not cache:
@@ -258,6 +292,10 @@ class LLM:
         nxt = sample(logits, temperature, top_p, gen)
         self._sync()
         t1 = time.perf_counter()
+        if isinstance(step, _CompressedStatic):  # compress, move lengths to the device, capture: not decode time
+            step.prepare()
+            self._sync()
+        t_prep = time.perf_counter()
         done = Decoded(pos=len(ids))
         with torch.inference_mode():
             yield from decode_loop(nxt, step, lambda logits: sample(logits, temperature, top_p, gen), stops, texts,
@@ -269,12 +307,13 @@ class LLM:
         if piece:
             yield piece
         t2 = time.perf_counter()
-        prefill_s, decode_s = t1 - t0, t2 - t1
+        prefill_s, decode_s = t1 - t0, t2 - t_prep
         n_prefilled = len(ids) - reused
         kv_stats = cache.stats() if hasattr(cache, "stats") else {}
         out.append(Generation(
             text=text, token_ids=new, prompt_tokens=len(ids), finish_reason=reason,
-            timings_ms={"prefill": prefill_s * 1e3, "decode": decode_s * 1e3},
+            timings_ms={"prefill": prefill_s * 1e3, "decode": decode_s * 1e3,
+                        **({"decode_prepare": (t_prep - t1) * 1e3} if isinstance(step, _CompressedStatic) else {})},
             prefill_tok_s=n_prefilled / prefill_s if prefill_s > 0 else 0.0,
             decode_tok_s=max(len(new) - 1, 0) / decode_s if decode_s > 0 and len(new) > 1 else 0.0,
             kv_bytes=kv_stats.get("kv_bytes", self.kv_bytes_for(len(ids) + len(new))), cached_tokens=reused,

@@ -58,23 +58,30 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int | torch.Tensor,
                 cache: KVCache | None) -> torch.Tensor:
         B, T, _ = x.shape
-        if isinstance(start, torch.Tensor) and type(cache) is KVCache and self.backend == "auto":
-            kernels = decode_kernels(x)
-            # graph decode in three kernels: rotate + write, split attention, merge
-            if kernels is not None and kernels.supports(self.n_heads, self.n_kv, self.hd):
-                k_all, v_all = cache.k[self.layer], cache.v[self.layer]
-                q = kernels.rope_write(self.wqkv(x), cos, sin, start, k_all, v_all, self.n_heads)
-                y = kernels.decode_attention(q, k_all, v_all, self.hd**-0.5, start)  # (B, H, 1, hd)
-                return self.wo(y.view(B, 1, self.q_dim))
+        if isinstance(start, torch.Tensor):  # static decode: one token into a device-side slot, later keys masked
+            assert cache is not None and T == 1
+            return self.wo(self._static_step(x, cos, sin, start, cache).reshape(B, 1, self.q_dim))
         q, k, v = self.project(x, cos, sin)
         if cache is not None:
             k, v = cache.write(self.layer, start, k, v, q=q)  # (B, Hkv, n, hd); n = start + T unless compressed
-        if isinstance(start, torch.Tensor):  # static decode: the whole cache, keys after `start` masked
-            q_offset: int | torch.Tensor = start
-        else:  # the new tokens are the last T keys returned (fewer than start + T if the cache is compressed)
-            q_offset = start if cache is None else k.shape[2] - T
+        # the new tokens are the last T keys returned (fewer than start + T if the cache is compressed)
+        q_offset = start if cache is None else k.shape[2] - T
         y = attend(q, k, v, q_offset, self.backend)  # (B, H, T, hd)
         return self.wo(y.transpose(1, 2).reshape(B, T, self.q_dim))
+
+    def _static_step(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: torch.Tensor,
+                     cache: KVCache) -> torch.Tensor:
+        """Attention output (B, H, 1, hd) of one token at device-side position ``start``; its K and V go into the
+        cache's slot for this layer (``cache.static_slot``: the position, or a compressed layer's length)."""
+        k_buf, v_buf, slot = cache.static_slot(self.layer, start)
+        kernels = decode_kernels(x) if self.backend == "auto" else None
+        if kernels is not None and kernels.supports(self.n_heads, self.n_kv, self.hd) and k_buf.dtype == x.dtype:
+            q = kernels.rope_write(self.wqkv(x), cos, sin, slot, k_buf, v_buf, self.n_heads)  # rotate + write
+            return kernels.decode_attention(q, k_buf, v_buf, self.hd**-0.5, slot)  # split-KV, then merge
+        q, k, v = self.project(x, cos, sin)
+        k_buf.index_copy_(2, slot, k.to(k_buf.dtype))
+        v_buf.index_copy_(2, slot, v.to(v_buf.dtype))
+        return attend(q, k_buf, v_buf, slot, self.backend)
 
 
 class MLP(nn.Module):

@@ -1,9 +1,10 @@
 """The capacity plan: the five long-context strategies of the lesson's table for one model, context and GPU count.
 
 Decode follows the engine's path for each strategy (engine/llm.py ``_decoder``): an uncompressed, unquantized cache
-decodes as a CUDA graph that reads the KV up to the position (prompt + half the answer on average; graph rates);
-compressed or quantized caches decode eagerly (eager launch floor and KV read rate), and so does ring attention's
-sharded decode, plus one collective per layer across its GPUs (engine/parallel/decode.py).
+decodes as a CUDA graph that reads the KV up to the position (prompt + half the answer on average; graph rates), and
+so do caches compressed once after the prompt (StreamingLLM, SnapKV: engine/kv/compressed.py ``static_ready``);
+quantized caches and H2O decode eagerly (eager launch floor and KV read rate), and so does ring attention's sharded
+decode, plus one collective per layer across its GPUs (engine/parallel/decode.py).
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ def plan(
         context,
         attn_window=kept,
         note="windowed prefill",
+        graph=True,
     )
     row(
         "snapkv",
@@ -158,7 +160,9 @@ def plan(
         math.ceil(context / ratio),
         context,
         peak_tokens=context,
-        note="full prefill; memory leaves room for one uncompressed prefill",
+        note="full prefill; memory leaves room for one uncompressed prefill; SnapKV decodes as a CUDA graph, H2O "
+        "(eviction during decode) eagerly",
+        graph=True,
     )
     row(
         "ring",

@@ -23,7 +23,7 @@ from engine.plan import (
     weight_bytes,
 )
 from engine.plan_validate_domain import kv_domain
-from engine.plan_validate_gpu import Rows, Skips, engine_gpu, ring, ring_held_out
+from engine.plan_validate_gpu import Rows, Skips, compressed_decode, engine_gpu, ring, ring_held_out
 from engine.plan_validate_kv import kv_quality, row
 
 TIME_BAR_PCT = 20.0
@@ -141,6 +141,7 @@ def validate(results_dir: Path, gpu: str = "h200", calib: dict[str, Any] | None 
         "ring_gpu4.json": ring_held_out,
         "kv_gpu_llama3_8b_speed.json": _kv_speed,
         "engine_gpu.json": engine_gpu,
+        "compressed_decode_gpu.json": compressed_decode,
     }
     rows: Rows = []
     skipped: Skips = []

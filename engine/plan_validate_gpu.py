@@ -116,3 +116,26 @@ def engine_gpu(path: Path, rates: Rates) -> tuple[Rows, Skips]:
         step = decode_step_seconds(cfg, t * per_tok, rates, w)
         out.append(row(src, "decode_s", name, t, 1, 1 / v["decode_tok_s_eager"], step, EAGER_VARIANT, "eager"))
     return out, skips
+
+
+def compressed_decode(path: Path, rates: Rates) -> tuple[Rows, Skips]:
+    """Graph decode of compressed caches (eval/bench_compressed_decode.py): held out, predicted from the graph rates
+    with each cache's stored bytes; the eager peers and INT8 rows measure paths the graph rates do not model."""
+    d = json.loads(path.read_text())
+    name, src = str(d["model"]).removeprefix("synthetic:"), path.name
+    cfg = ModelConfig.named(name)
+    w = weight_bytes(cfg, _DTYPES.get(str(d.get("dtype")), "bf16"))
+    out, skips = [], []
+    for r in d["rows"]:
+        t = int(r["context"])
+        for key, got in r.items():
+            if not isinstance(got, dict):
+                continue
+            if key == "full" or key.endswith("_graph"):
+                step = decode_step_seconds(cfg, float(got["kv_bytes"]), rates, w, graph=True)
+                out.append(row(src, "decode_s", name, t, 1, 1 / got["decode_tok_s"], step,
+                               detail=f"CUDA graph, {key}"))
+            else:
+                skips.append({"source": f"{src} {t} {key}", "why": "eager decode (peer or quantized storage): the "
+                              "eager constants predate the Triton decode kernels"})
+    return out, skips

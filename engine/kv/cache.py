@@ -52,15 +52,22 @@ class KVCache:
         whole cache, (B, Hkv, max_len, D); the caller masks the positions after ``start``.
         """
         if isinstance(start, torch.Tensor):
-            self.k[layer].index_copy_(2, start.view(1), k)
-            self.v[layer].index_copy_(2, start.view(1), v)
-            return self.k[layer], self.v[layer]
+            k_buf, v_buf, slot = self.static_slot(layer, start)
+            k_buf.index_copy_(2, slot, k)
+            v_buf.index_copy_(2, slot, v)
+            return k_buf, v_buf
         end = start + k.shape[2]
         if end > self.max_len:
             raise ValueError(f"KV cache holds {self.max_len} positions; writing up to {end}: raise max_seq_len")
         self.k[layer, :, :, start:end] = k
         self.v[layer, :, :, start:end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def static_slot(self, layer: int, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Device-side decode (static shapes, CUDA graphs): the layer's whole key and value buffers, each
+        (B, Hkv, max_len, D), and the slot of this step's token, a 1-element device tensor (here the position
+        ``start`` itself). The caller writes the token there and masks every key after it."""
+        return self.k[layer], self.v[layer], start.view(1)
 
     def copy_prefix_from(self, other: KVCache, length: int) -> None:
         """Copy the first ``length`` positions of every layer from ``other`` (prefix-cache reuse)."""

@@ -86,6 +86,7 @@ class CompressedKVCache(KVCache):
         self.pending = [False] * n_layers
         self.evicted = [0] * n_layers
         self.peak_tokens = 0
+        self.slots: torch.Tensor | None = None  # (n_layers,) device-side lengths while decoding with static shapes
 
     # -- the one write method -----------------------------------------------------------------------------------
     def write(self, layer: int, start: int | torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -93,8 +94,10 @@ class CompressedKVCache(KVCache):
         """Store ``k, v`` (B, Hkv, T, D) for positions ``[start, start + T)``; ``q`` (B, Hq, T, D) are the queries
         of the same tokens (needed by policies). Returns every stored token of the layer, (B, Hkv, n, D)."""
         if isinstance(start, torch.Tensor):
-            raise ValueError("a compressed cache changes length as it goes: decode it eagerly (an int position), "
-                             "not with a device-side one")
+            k_buf, v_buf, slot = self.static_slot(layer, start)
+            k_buf.index_copy_(2, slot, k.to(k_buf.dtype))
+            v_buf.index_copy_(2, slot, v.to(v_buf.dtype))
+            return k_buf, v_buf
         if self.pending[layer]:
             self._compress(layer)
         k_all, v_all = self.store.append(layer, k, v)
@@ -156,6 +159,45 @@ class CompressedKVCache(KVCache):
         r = min(policy.recent(kept), qbuf.shape[2])  # window queries whose tokens are still the last stored
         self.queries[layer] = qbuf[:, :, qbuf.shape[2] - max(r, 1):]
         self.evicted[layer] += k_all.shape[2] - kept
+
+    # -- static-shape decode (CUDA graphs) ------------------------------------------------------------------------
+    def static_ready(self) -> bool:
+        """Whether decode can run with static shapes: plain storage in the compute dtype and a policy that never
+        evicts during decode, so after the prompt each step appends one token to every layer's fixed buffer."""
+        p = self.spec.policy
+        store = self.store
+        plain = isinstance(store, PlainStore) and store.k.dtype == store.compute
+        return plain and (p is None or (p.when != "always" and not p.needs_attn_sum))
+
+    def begin_static(self) -> None:
+        """Carry out pending compressions and put each layer's length on the device (call after the prompt)."""
+        if not self.static_ready():
+            raise ValueError("this cache cannot decode with static shapes (quantized storage, or a policy that "
+                             "evicts during decode): decode it eagerly")
+        self.flush()
+        self.slots = torch.tensor(self.store.n, dtype=torch.long, device=self.store.k.device)
+
+    def static_slot(self, layer: int, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The layer's whole buffers (B, Hkv, capacity, D) and its device-side length as this token's slot: a
+        compressed layer holds fewer tokens than the position, so the slot is not ``start``."""
+        if self.slots is None:
+            raise ValueError("a compressed cache decodes with a device-side position only after begin_static(); "
+                             "or decode it eagerly (an int position)")
+        assert isinstance(self.store, PlainStore)
+        return self.store.k[layer], self.store.v[layer], self.slots[layer:layer + 1]
+
+    def check_room(self) -> None:
+        """Raise before a static step that would write past the buffers (the device would not check)."""
+        if max(self.store.n) >= self.store.capacity:
+            raise ValueError(f"compressed KV store holds {self.store.capacity} tokens per layer; a static decode "
+                             "step needs one more: raise the policy's budget headroom or max_new_tokens estimate")
+
+    def advance(self) -> None:
+        """After a static step: every layer holds one more token (device lengths and the host's count)."""
+        assert self.slots is not None and isinstance(self.store, PlainStore)
+        self.slots += 1
+        self.store.n = [n + 1 for n in self.store.n]
+        self.peak_tokens = max(self.peak_tokens, sum(self.store.n))
 
     # -- reporting ----------------------------------------------------------------------------------------------
     def flush(self) -> None:

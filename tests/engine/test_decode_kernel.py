@@ -103,3 +103,20 @@ def test_static_decode_through_the_kernels_equals_eager(kernels: ModuleType, nam
     eager = LLM(model, tok, max_seq_len=128).generate(prompt, max_new_tokens=10)
     assert calls["n"] >= 9 * model.config.n_layers  # the kernels ran, layer by layer, every step
     assert static.token_ids == plain.token_ids == eager.token_ids
+
+
+def test_compressed_static_decode_through_the_kernels_equals_eager(kernels: ModuleType) -> None:
+    """A SnapKV cache decoded with static shapes: each layer's slot is its compressed length, not the position."""
+    from engine.kv import KVSpec, make_policy
+
+    model = load_model("synthetic:tiny-llama3", max_seq_len=256)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(20)
+    tok, prompt = load_tokenizer(), [(11 * i + 5) % 256 for i in range(120)]
+    spec = KVSpec(make_policy("snapkv", ratio=4.0))
+    static = LLM(model, tok, max_seq_len=256, decode_mode="static").generate(prompt, max_new_tokens=10,
+                                                                             kv_policy=spec, ignore_eos=True)
+    eager = LLM(model, tok, max_seq_len=256).generate(prompt, max_new_tokens=10, kv_policy=spec, ignore_eos=True)
+    assert static.token_ids == eager.token_ids and static.kv_bytes == eager.kv_bytes

@@ -12,7 +12,7 @@ from engine.plan import decode_step_seconds, kv_bytes_per_token, rates_for, reso
 from engine.plan_strategies import plan
 from engine.plan_validate import validate
 from engine.plan_validate_domain import kv_domain
-from engine.plan_validate_gpu import engine_gpu
+from engine.plan_validate_gpu import compressed_decode, engine_gpu
 
 RESULTS = Path(__file__).resolve().parents[2] / "eval" / "results"
 CFG, RATES = resolve_model("llama3-8b"), rates_for("h200")
@@ -48,8 +48,8 @@ def test_strategies_pick_graph_or_eager() -> None:
     rows = {r.strategy: r for r in plan("llama3-8b", 131072, 1, output_tokens=256)}
     graph = decode_step_seconds(CFG, (131072 + 128) * PER_TOK, RATES, W, graph=True)
     assert 1 / rows["full"].decode_tok_s == pytest.approx(graph)  # the kernel reads KV up to the position
-    assert "CUDA-graph" in rows["full"].note and "CUDA-graph" in rows["hybrid"].note
-    assert "eager" in rows["snapkv"].note and "eager" in rows["streaming"].note and "eager" in rows["ring"].note
+    assert all("CUDA-graph decode" in rows[k].note for k in ("full", "hybrid", "snapkv", "streaming"))
+    assert "eager decode" in rows["ring"].note
     int8 = {r.strategy: r for r in plan("llama3-8b", 131072, 1, kv_dtype="int8")}
     assert "eager" in int8["full"].note  # a quantized cache has a policy
 
@@ -154,3 +154,17 @@ def test_domain_bytes_per_item_are_exact(tmp_path: Path) -> None:
 def test_domain_without_token_counts_is_skipped(tmp_path: Path) -> None:
     rows, skipped = kv_domain(_domain_file(tmp_path, with_counts=False), RATES, {})
     assert rows == [] and "per-item token counts" in skipped[0]["why"]
+
+
+def test_compressed_decode_reader_holds_out_graph_rows(tmp_path: Path) -> None:
+    kv = 4 * 1024**3
+    row_ = {"context": 32768, "full": {"decode_tok_s": 150.0, "kv_bytes": kv},
+            "snapkv4x_graph": {"decode_tok_s": 170.0, "kv_bytes": kv // 4},
+            "snapkv4x_eager": {"decode_tok_s": 30.0, "kv_bytes": kv // 4}}
+    path = tmp_path / "compressed_decode_gpu.json"
+    path.write_text(json.dumps({"model": "synthetic:llama3-8b", "dtype": "bf16", "rows": [row_]}))
+    rows, skipped = compressed_decode(path, RATES)
+    assert [r["detail"] for r in rows] == ["CUDA graph, full", "CUDA graph, snapkv4x_graph"]
+    assert all(r["role"] == "validate" for r in rows)
+    assert rows[1]["predicted"] < rows[0]["predicted"]  # fewer KV bytes, a shorter step
+    assert len(skipped) == 1 and "snapkv4x_eager" in skipped[0]["source"]
