@@ -175,6 +175,7 @@ class CompressedKVCache(KVCache):
             raise ValueError("this cache cannot decode with static shapes (quantized storage, or a policy that "
                              "evicts during decode): decode it eagerly")
         self.flush()
+        assert isinstance(self.store, PlainStore)
         self.slots = torch.tensor(self.store.n, dtype=torch.long, device=self.store.k.device)
 
     def static_slot(self, layer: int, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
