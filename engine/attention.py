@@ -158,6 +158,7 @@ def _gqa_single(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
 
 
 DECODE_KERNELS = True  # the Triton decode kernels (engine/decode_kernel.py) where they can run; False: torch ops
+KERNELS_ON_CPU = False  # tests: run them on CPU tensors too (needs TRITON_INTERPRET=1 before Triton is imported)
 
 
 @functools.cache
@@ -170,9 +171,10 @@ def _kernel_module() -> ModuleType | None:
 
 
 def decode_kernels(x: torch.Tensor) -> ModuleType | None:
-    """`engine.decode_kernel` if its Triton kernels can run on ``x``'s device (CUDA, or the CPU under
-    ``TRITON_INTERPRET=1``, as the tests run them) and `DECODE_KERNELS` is on; else None."""
-    if not DECODE_KERNELS or not (x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"):
+    """`engine.decode_kernel` if its Triton kernels can run on ``x``'s device (CUDA; or the CPU when
+    `KERNELS_ON_CPU` is set under ``TRITON_INTERPRET=1``, as the tests run them) and `DECODE_KERNELS` is on."""
+    interpreted = KERNELS_ON_CPU and os.environ.get("TRITON_INTERPRET") == "1"
+    if not DECODE_KERNELS or not (x.is_cuda or interpreted):
         return None
     return _kernel_module()
 
