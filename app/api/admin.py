@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import AdminKey, StateDep
@@ -33,7 +33,8 @@ async def reindex(key: AdminKey, state: StateDep, body: ReindexIn | None = None)
 
 
 @router.get("/reindex/{reindex_id}", response_model=ReindexOut, responses={**COMMON, **NOT_FOUND})
-async def reindex_status(reindex_id: int, key: AdminKey, state: StateDep) -> dict[str, Any]:
+async def reindex_status(reindex_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="a reindex id")],
+                         key: AdminKey, state: StateDep) -> dict[str, Any]:
     row = await run_in_threadpool(state.store.reindex_status, key.tenant, reindex_id)
     if row is None:
         raise HTTPException(404, f"no reindex {reindex_id} in this tenant")

@@ -49,6 +49,12 @@ def test_bad_document_ids_are_422(server: Server, api_env: ApiEnv) -> None:
         assert r.status_code == 422, (bad, r.text)
 
 
+def test_reindex_ids_beyond_the_database_integer_are_422_not_500(server: Server, api_env: ApiEnv) -> None:
+    for bad in (2**63, 0, -1):  # 2**63 crashed SQLite's INTEGER binding (found by schemathesis)
+        r = httpx.get(f"{server.url}/admin/reindex/{bad}", headers=api_env.auth("acme:admin"))
+        assert r.status_code == 422 and r.json()["status"] == 422, (bad, r.text)
+
+
 def test_reindex_under_continuous_queries_fails_none(server: Server, api_env: ApiEnv) -> None:
     admin, agent = _keys(api_env, "hooli")
     r = httpx.post(server.url + "/v1/documents", json={"id": "memos/dock7.md", "content": NOTE}, headers=admin,
