@@ -29,10 +29,11 @@ G_PAD = 16  # tl.dot needs at least 16 rows
 
 
 @triton.jit
-def _split_kernel(Q, K, V, POS, OUT, LSE, scale, T, S,
-                  sqb, sqh, skb, skh, skt, svb, svh, svt, sob, soh, sos, slb, slh, sls,
+def _split_kernel(Q, K, V, KS, VS, POS, OUT, LSE, scale, T, S,
+                  sqb, sqh, skb, skh, skt, svb, svh, svt, sksb, sksh, skst, svsb, svsh, svst,
+                  sob, soh, sos, slb, slh, sls,
                   G: tl.constexpr, D: tl.constexpr, BLOCK_N: tl.constexpr, GP: tl.constexpr,
-                  HAS_POS: tl.constexpr):
+                  HAS_POS: tl.constexpr, QUANT: tl.constexpr):
     b = tl.program_id(0)
     h = tl.program_id(1)
     s = tl.program_id(2)
@@ -44,6 +45,8 @@ def _split_kernel(Q, K, V, POS, OUT, LSE, scale, T, S,
     if HAS_POS:
         last = tl.minimum(tl.load(POS).to(tl.int32), T - 1)
     end = last + 1
+    if QUANT:  # int8 codes with one scale per token; this step's own token is merged in full precision later
+        end = last
     m = tl.full([GP], float("-inf"), tl.float32)
     l_sum = tl.zeros([GP], tl.float32)
     acc = tl.zeros([GP, D], tl.float32)
@@ -52,14 +55,22 @@ def _split_kernel(Q, K, V, POS, OUT, LSE, scale, T, S,
     for blk in range(s, tl.cdiv(end, BLOCK_N), S):  # blocks dealt round-robin: every slice busy at any pos
         cols = blk * BLOCK_N + tl.arange(0, BLOCK_N)
         ok = cols < end
-        k = tl.load(kb + cols[:, None] * skt + dims[None, :], mask=ok[:, None], other=0.0)  # (BLOCK_N, D)
-        sc = tl.dot(q, tl.trans(k)).to(tl.float32) * scale  # (GP, BLOCK_N)
+        k = tl.load(kb + cols[:, None] * skt + dims[None, :], mask=ok[:, None], other=0)  # (BLOCK_N, D)
+        if QUANT:
+            k_scale = tl.load(KS + b * sksb + h * sksh + cols * skst, mask=ok, other=0.0).to(tl.float32)
+            sc = tl.dot(q, tl.trans(k.to(q.dtype))).to(tl.float32) * (k_scale * scale)[None, :]
+        else:
+            sc = tl.dot(q, tl.trans(k)).to(tl.float32) * scale  # (GP, BLOCK_N)
         sc = tl.where(ok[None, :], sc, float("-inf"))
         m_new = tl.maximum(m, tl.max(sc, 1))
         p = tl.exp(sc - m_new[:, None])
         alpha = tl.exp(m - m_new)
-        v = tl.load(vb + cols[:, None] * svt + dims[None, :], mask=ok[:, None], other=0.0)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v).to(tl.float32)
+        v = tl.load(vb + cols[:, None] * svt + dims[None, :], mask=ok[:, None], other=0)
+        if QUANT:  # p @ (codes * scale) = (p * scale) @ codes
+            v_scale = tl.load(VS + b * svsb + h * svsh + cols * svst, mask=ok, other=0.0).to(tl.float32)
+            acc = acc * alpha[:, None] + tl.dot((p * v_scale[None, :]).to(q.dtype), v.to(q.dtype)).to(tl.float32)
+        else:
+            acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v).to(tl.float32)
         l_sum = l_sum * alpha + tl.sum(p, 1)
         m = m_new
     has = l_sum > 0
@@ -70,25 +81,35 @@ def _split_kernel(Q, K, V, POS, OUT, LSE, scale, T, S,
 
 
 @triton.jit
-def _reduce_kernel(PART, LSE, OUT, S, spb, sph, sps, slb, slh, sls, sob, soh,
-                   D: tl.constexpr, SP: tl.constexpr):
+def _reduce_kernel(PART, LSE, OUT, Q, KC, VC, S, scale, spb, sph, sps, slb, slh, sls, sob, soh, sqb, sqh, scb, sch,
+                   G: tl.constexpr, D: tl.constexpr, SP: tl.constexpr, CUR: tl.constexpr):
     b = tl.program_id(0)
     h = tl.program_id(1)
     splits = tl.arange(0, SP)
     ok = splits < S
     lse = tl.load(LSE + b * slb + h * slh + splits * sls, mask=ok, other=float("-inf"))
-    top = tl.max(lse, 0)
-    w = tl.exp(lse - top)
-    w = w / tl.sum(w, 0)
     dims = tl.arange(0, D)
     part = tl.load(PART + b * spb + h * sph + splits[:, None] * sps + dims[None, :], mask=ok[:, None], other=0.0)
-    out = tl.sum(part * w[:, None], 0)
+    top = tl.max(lse, 0)
+    if CUR:  # this step's token, in full precision: one more partial with lse = its score, output = its value
+        q = tl.load(Q + b * sqb + h * sqh + dims).to(tl.float32)
+        k_cur = tl.load(KC + b * scb + (h // G) * sch + dims).to(tl.float32)
+        s_cur = tl.sum(q * k_cur, 0) * scale
+        top = tl.maximum(top, s_cur)
+        w = tl.exp(lse - top)
+        w_cur = tl.exp(s_cur - top)
+        v_cur = tl.load(VC + b * scb + (h // G) * sch + dims).to(tl.float32)
+        out = (tl.sum(part * w[:, None], 0) + w_cur * v_cur) / (tl.sum(w, 0) + w_cur)
+    else:
+        w = tl.exp(lse - top)
+        out = tl.sum(part * w[:, None], 0) / tl.sum(w, 0)
     tl.store(OUT + b * sob + h * soh + dims, out.to(OUT.dtype.element_ty))
 
 
 @triton.jit
-def _rope_write_kernel(QKV, COS, SIN, POS, QO, KC, VC, sxb, sqb, sqh, skb, skh, skt, svb, svh, svt,
-                       H: tl.constexpr, HKV: tl.constexpr, D: tl.constexpr):
+def _rope_write_kernel(QKV, COS, SIN, POS, QO, KC, VC, KS, VS, KCUR, VCUR, sxb, sqb, sqh, skb, skh, skt,
+                       svb, svh, svt, sksb, sksh, skst, svsb, svsh, svst, scb, sch,
+                       H: tl.constexpr, HKV: tl.constexpr, D: tl.constexpr, QUANT: tl.constexpr):
     b = tl.program_id(0)
     j = tl.program_id(1)  # head j of the fused q | k | v row
     dims = tl.arange(0, D)
@@ -101,6 +122,23 @@ def _rope_write_kernel(QKV, COS, SIN, POS, QO, KC, VC, sxb, sqb, sqh, skb, skh, 
     pos = tl.load(POS)
     if j < H:
         tl.store(QO + b * sqb + j * sqh + dims, x.to(QO.dtype.element_ty))
+    elif QUANT:  # int8 with one fp16 absmax scale per token and head (engine/kv/quant.py); x kept for this step
+        is_k = j < H + HKV
+        hk = tl.where(is_k, j - H, j - H - HKV)
+        x = x.to(QO.dtype.element_ty).to(tl.float32)  # the compute dtype's value, as the eager store sees it
+        sc = tl.maximum(tl.max(tl.abs(x), 0) / 127.0, 2.0**-14).to(tl.float16).to(tl.float32)
+        y = x / sc
+        r = tl.floor(y + 0.5)  # round half to even, as torch.round
+        r = tl.where((r - y == 0.5) & (r - 2.0 * tl.floor(r * 0.5) != 0.0), r - 1.0, r)
+        code = tl.minimum(tl.maximum(r, -127.0), 127.0).to(tl.int8)
+        if is_k:
+            tl.store(KC + b * skb + hk * skh + pos * skt + dims, code)
+            tl.store(KS + b * sksb + hk * sksh + pos * skst, sc.to(tl.float16))
+            tl.store(KCUR + b * scb + hk * sch + dims, x.to(KCUR.dtype.element_ty))
+        else:
+            tl.store(VC + b * svb + hk * svh + pos * svt + dims, code)
+            tl.store(VS + b * svsb + hk * svsh + pos * svst, sc.to(tl.float16))
+            tl.store(VCUR + b * scb + hk * sch + dims, x.to(VCUR.dtype.element_ty))
     elif j < H + HKV:
         tl.store(KC + b * skb + (j - H) * skh + pos * skt + dims, x.to(KC.dtype.element_ty))
     else:
@@ -114,16 +152,41 @@ def rope_write(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, pos: tor
     ``qkv`` (B, 1, (H + 2 Hkv) D): the fused projection, q | k | v heads in order; ``cos``, ``sin`` (1, D) or (D,):
     the rotary row of the position; ``pos``: device-side int64 position; ``k_cache``, ``v_cache`` (B, Hkv, T, D).
     """
+    return _rope_write(qkv, cos, sin, pos, k_cache, v_cache, n_heads, None, None)[0]
+
+
+def rope_write_int8(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, pos: torch.Tensor,
+                    k_codes: torch.Tensor, v_codes: torch.Tensor, k_scale: torch.Tensor, v_scale: torch.Tensor,
+                    n_heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """As `rope_write` into int8 caches with one fp16 absmax scale per token and head (engine/kv/quant.py "int8").
+
+    ``k_codes``, ``v_codes`` (B, Hkv, T, D) int8; ``k_scale``, ``v_scale`` (B, Hkv, T, 1) fp16. Returns the
+    queries and this token's keys and values in full precision, (B, Hkv, 1, D) each, for `decode_attention`'s
+    ``k_cur``, ``v_cur`` (the eager store attends to the newest token unquantized, and so does this).
+    """
+    q, k_cur, v_cur = _rope_write(qkv, cos, sin, pos, k_codes, v_codes, n_heads, k_scale, v_scale)
+    assert k_cur is not None and v_cur is not None
+    return q, k_cur, v_cur
+
+
+def _rope_write(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, pos: torch.Tensor, k_cache: torch.Tensor,
+                v_cache: torch.Tensor, n_heads: int, k_scale: torch.Tensor | None, v_scale: torch.Tensor | None,
+                ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     B, tq, width = qkv.shape
     hkv, D = k_cache.shape[1], k_cache.shape[3]
     if tq != 1 or width != (n_heads + 2 * hkv) * D or qkv.stride(-1) != 1 or k_cache.stride(-1) != 1:
         raise ValueError("rope_write takes one token's fused q|k|v row and unit-stride caches")
     q = torch.empty(B, n_heads, 1, D, dtype=qkv.dtype, device=qkv.device)
+    quant = k_scale is not None and v_scale is not None
+    cur = torch.empty(2, B, hkv, 1, D, dtype=qkv.dtype, device=qkv.device) if quant else None
+    ks, vs = (k_scale, v_scale) if k_scale is not None and v_scale is not None else (q, q)  # unused pointers
+    kc, vc = (cur[0], cur[1]) if cur is not None else (q, q)
     _rope_write_kernel[(B, n_heads + 2 * hkv)](
-        qkv, cos.contiguous(), sin.contiguous(), pos, q, k_cache, v_cache, qkv.stride(0), q.stride(0), q.stride(1),
-        k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), v_cache.stride(0), v_cache.stride(1),
-        v_cache.stride(2), H=n_heads, HKV=hkv, D=D)
-    return q
+        qkv, cos.contiguous(), sin.contiguous(), pos, q, k_cache, v_cache, ks, vs, kc, vc, qkv.stride(0),
+        q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), v_cache.stride(0),
+        v_cache.stride(1), v_cache.stride(2), ks.stride(0), ks.stride(1), ks.stride(2), vs.stride(0),
+        vs.stride(1), vs.stride(2), kc.stride(0), kc.stride(1), H=n_heads, HKV=hkv, D=D, QUANT=quant)
+    return (q, cur[0], cur[1]) if cur is not None else (q, None, None)
 
 
 @functools.cache
@@ -146,26 +209,42 @@ def supports(n_heads: int, n_kv_heads: int, head_dim: int) -> bool:
 
 
 def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
-                     pos: torch.Tensor | None = None) -> torch.Tensor:
-    """Attention output (B, H, 1, D) of one query per head against ``k, v`` (B, Hkv, T, D); see the module doc."""
+                     pos: torch.Tensor | None = None, k_scale: torch.Tensor | None = None,
+                     v_scale: torch.Tensor | None = None, k_cur: torch.Tensor | None = None,
+                     v_cur: torch.Tensor | None = None) -> torch.Tensor:
+    """Attention output (B, H, 1, D) of one query per head against ``k, v`` (B, Hkv, T, D); see the module doc.
+
+    Int8 caches: ``k, v`` hold codes, ``k_scale``, ``v_scale`` (B, Hkv, T, 1) their per-token scales, and
+    ``k_cur``, ``v_cur`` (B, Hkv, 1, D) the token at ``pos`` in full precision (`rope_write_int8`); the codes are
+    read before ``pos`` only.
+    """
     B, H, tq, D = q.shape
     hkv, T = k.shape[1], k.shape[2]
     if tq != 1 or k.stride(-1) != 1 or v.stride(-1) != 1 or q.stride(-1) != 1 or not supports(H, hkv, D):
         raise ValueError(f"decode_attention takes one query token with unit-stride head dims, a power-of-two head "
                          f"dim >= 16 and at most {G_PAD} query heads per KV head; got q {tuple(q.shape)}, "
                          f"k {tuple(k.shape)}")
+    quant = k_scale is not None
+    if quant and (v_scale is None or k_cur is None or v_cur is None or pos is None):
+        raise ValueError("int8 decode attention needs v_scale, k_cur, v_cur and pos with k_scale")
     G = H // hkv
     S = n_splits(B, hkv, T, q.device)
     part = torch.empty(B, H, S, D, dtype=torch.float32, device=q.device)
     lse = torch.empty(B, H, S, dtype=torch.float32, device=q.device)
     pos_t = pos if pos is not None else lse  # any pointer; unused without HAS_POS
+    ks = k_scale if k_scale is not None else lse[..., None]
+    vs = v_scale if v_scale is not None else lse[..., None]
     _split_kernel[(B, hkv, S)](
-        q, k, v, pos_t, part, lse, scale, T, S,
+        q, k, v, ks, vs, pos_t, part, lse, scale, T, S,
         q.stride(0), q.stride(1), k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2),
+        ks.stride(0), ks.stride(1), ks.stride(2), vs.stride(0), vs.stride(1), vs.stride(2),
         part.stride(0), part.stride(1), part.stride(2), lse.stride(0), lse.stride(1), lse.stride(2),
-        G=G, D=D, BLOCK_N=BLOCK, GP=G_PAD, HAS_POS=pos is not None)
+        G=G, D=D, BLOCK_N=BLOCK, GP=G_PAD, HAS_POS=pos is not None, QUANT=quant)
     out = torch.empty(B, H, 1, D, dtype=q.dtype, device=q.device)
+    kc = k_cur if k_cur is not None else q
+    vc = v_cur if v_cur is not None else q
     _reduce_kernel[(B, H)](
-        part, lse, out, S, part.stride(0), part.stride(1), part.stride(2), lse.stride(0), lse.stride(1),
-        lse.stride(2), out.stride(0), out.stride(1), D=D, SP=max(2, triton.next_power_of_2(S)))
+        part, lse, out, q, kc, vc, S, scale, part.stride(0), part.stride(1), part.stride(2), lse.stride(0),
+        lse.stride(1), lse.stride(2), out.stride(0), out.stride(1), q.stride(0), q.stride(1), kc.stride(0),
+        kc.stride(1), G=G, D=D, SP=max(2, triton.next_power_of_2(S)), CUR=quant)
     return out

@@ -17,6 +17,7 @@ from torch import nn
 from engine.attention import attend, decode_kernels
 from engine.config import ModelConfig
 from engine.kv.cache import KVCache
+from engine.kv.quant import write_int8_slot
 from engine.rope import apply_rotary, rope_cos_sin, rope_frequencies
 
 
@@ -72,16 +73,28 @@ class Attention(nn.Module):
     def _static_step(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: torch.Tensor,
                      cache: KVCache) -> torch.Tensor:
         """Attention output (B, H, 1, hd) of one token at device-side position ``start``; its K and V go into the
-        cache's slot for this layer (``cache.static_slot``: the position, or a compressed layer's length)."""
-        k_buf, v_buf, slot = cache.static_slot(self.layer, start)
+        cache's slot for this layer (``cache.static_slot``: the position, or a compressed layer's length; int8
+        codes where the cache quantizes)."""
+        slot = cache.static_slot(self.layer, start)
         kernels = decode_kernels(x) if self.backend == "auto" else None
-        if kernels is not None and kernels.supports(self.n_heads, self.n_kv, self.hd) and k_buf.dtype == x.dtype:
-            q = kernels.rope_write(self.wqkv(x), cos, sin, slot, k_buf, v_buf, self.n_heads)  # rotate + write
-            return kernels.decode_attention(q, k_buf, v_buf, self.hd**-0.5, slot)  # split-KV, then merge
+        if kernels is not None and not kernels.supports(self.n_heads, self.n_kv, self.hd):
+            kernels = None
+        scale, ks, vs = self.hd**-0.5, slot.k_scale, slot.v_scale
+        if ks is not None and vs is not None:  # int8 codes, one scale per token
+            if kernels is not None:
+                q, k_cur, v_cur = kernels.rope_write_int8(self.wqkv(x), cos, sin, slot.pos, slot.k, slot.v, ks, vs,
+                                                          self.n_heads)
+                return kernels.decode_attention(q, slot.k, slot.v, scale, slot.pos, ks, vs, k_cur, v_cur)
+            q, k, v = self.project(x, cos, sin)
+            k_all, v_all = write_int8_slot(slot.k, ks, slot.pos, k), write_int8_slot(slot.v, vs, slot.pos, v)
+            return attend(q, k_all, v_all, slot.pos, self.backend)
+        if kernels is not None and slot.k.dtype == x.dtype:
+            q = kernels.rope_write(self.wqkv(x), cos, sin, slot.pos, slot.k, slot.v, self.n_heads)  # rotate, write
+            return kernels.decode_attention(q, slot.k, slot.v, scale, slot.pos)  # split-KV, then merge
         q, k, v = self.project(x, cos, sin)
-        k_buf.index_copy_(2, slot, k.to(k_buf.dtype))
-        v_buf.index_copy_(2, slot, v.to(v_buf.dtype))
-        return attend(q, k_buf, v_buf, slot, self.backend)
+        slot.k.index_copy_(2, slot.pos, k.to(slot.k.dtype))
+        slot.v.index_copy_(2, slot.pos, v.to(slot.v.dtype))
+        return attend(q, slot.k, slot.v, slot.pos, self.backend)
 
 
 class MLP(nn.Module):

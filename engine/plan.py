@@ -56,6 +56,7 @@ class Rates:
     hf_generate_s_per_layer: float
     graph_step_s_per_layer: float
     graph_kv_read_bytes_per_s: float
+    graph_int8_kv_read_bytes_per_s: float
     collective_s_per_hop: float
 
     def attn_flops(self, length: int) -> float:
@@ -102,6 +103,7 @@ def rates_for(gpu: str, calib: dict[str, Any] | None = None) -> Rates:
         float(g["hf_generate_s_per_layer"]),
         float(g["graph_step_s_per_layer"]),
         float(g["graph_kv_read_bytes_per_s"]),
+        float(g["graph_int8_kv_read_bytes_per_s"]),
         float(g["collective_s_per_hop"]),
     )
 
@@ -206,6 +208,7 @@ def decode_step_seconds(
     host_s_per_layer: float = 0.0,
     sync_s: float = 0.0,
     graph: bool = False,
+    int8_kv: bool = False,
 ) -> float:
     """One decode step of ``batch`` requests, each with ``kv_bytes`` of KV split over ``gpus``.
 
@@ -217,7 +220,8 @@ def decode_step_seconds(
 
     Graph (``graph=True``, engine/llm.py's CUDA-graph decode of an uncompressed cache): no launches, so the floor is
     the device's own per-layer time (small kernels, in series with the memory traffic) and the KV is read at the
-    split-KV kernel's rate; pass the bytes up to the position (engine/decode_kernel.py reads no further).
+    split-KV kernel's rate; pass the bytes up to the position (engine/decode_kernel.py reads no further);
+    ``int8_kv``: the cache holds int8 codes with per-token scales (read at their own calibrated rate).
 
     Across GPUs every layer adds one collective of ``gpus - 1`` hops (engine/parallel/decode.py all-gathers each
     rank's (out, lse) every layer: a ring all-gather of a few KB is latency bound, one latency per hop).
@@ -229,6 +233,8 @@ def decode_step_seconds(
         )
     shards = gpus if weight_shards is None else weight_shards
     kv_rate = rates.graph_kv_read_bytes_per_s if graph else rates.kv_read_bytes_per_s
+    if graph and int8_kv:  # int8 codes + per-token scales read by the graph's kernel (engine/decode_kernel.py)
+        kv_rate = rates.graph_int8_kv_read_bytes_per_s
     memory = weights / shards / rates.hbm_bytes_per_s + batch * kv_bytes / gpus / kv_rate
     collective = cfg.n_layers * (gpus - 1) * rates.collective_s_per_hop
     if graph:

@@ -2,9 +2,10 @@
 
 Decode follows the engine's path for each strategy (engine/llm.py ``_decoder``): an uncompressed, unquantized cache
 decodes as a CUDA graph that reads the KV up to the position (prompt + half the answer on average; graph rates), and
-so do caches compressed once after the prompt (StreamingLLM, SnapKV: engine/kv/compressed.py ``static_ready``);
-quantized caches and H2O decode eagerly (eager launch floor and KV read rate), and so does ring attention's sharded
-decode, plus one collective per layer across its GPUs (engine/parallel/decode.py).
+so do caches compressed once after the prompt (StreamingLLM, SnapKV: engine/kv/compressed.py ``static_ready``)
+and per-token int8 caches; the other quantized layouts and H2O decode eagerly (eager launch floor and KV read
+rate), and so does ring attention's sharded decode, plus one collective per layer across its GPUs
+(engine/parallel/decode.py).
 """
 
 from __future__ import annotations
@@ -96,9 +97,10 @@ def plan(
         raise ValueError(f"price must be >= 0 $/GPU-hour, got {price}")
     weights = weight_bytes(cfg, weight_dtype)
     per_tok = kv_bytes_per_token(cfg, kv_dtype)
-    quant = kv_dtype in QUANT_LAYOUTS  # read back dequantized to bf16 every step (engine/kv/store.py QuantStore)
+    int8 = kv_dtype == "int8"  # per-token int8: the graph's kernel reads the codes (engine/decode_kernel.py)
+    quant = kv_dtype in QUANT_LAYOUTS and not int8  # eager: read back dequantized to bf16 every step (QuantStore)
     host = rates.quant_step_s_per_layer if quant else 0.0
-    read_per_tok = kv_bytes_per_token(cfg, "bf16") if quant else per_tok
+    read_per_tok = kv_bytes_per_token(cfg, "bf16") if quant else kv_bytes(cfg, 1, kv_dtype) if int8 else per_tok
     rows: list[StrategyPlan] = []
 
     def row(
@@ -123,15 +125,16 @@ def plan(
             note = (note + "; " if note else "") + f"does not fit on {g} {gpu}: at most {fmt_tokens(most)} KV tokens"
         concurrent = int(max(0.0, g * rates.usable_bytes - weights - extra) // kv) if fits else 0
         prefill = prefill_seconds(cfg, prefill_tokens, rates, g, ring=ring, window=attn_window)
-        graph = graph and not quant  # a quantized cache has a policy: the engine decodes it eagerly
+        graph = graph and not quant  # other quantized layouts decode eagerly
         read = (kv_tokens + output_tokens // 2 if graph else kv_tokens) * read_per_tok  # graph: KV up to the position
         eager_host = 0.0 if graph else host
-        step1 = decode_step_seconds(cfg, read, rates, weights, g, host_s_per_layer=eager_host, graph=graph)
+        step1 = decode_step_seconds(cfg, read, rates, weights, g, host_s_per_layer=eager_host, graph=graph,
+                                    int8_kv=int8)
         note = (note + "; " if note else "") + ("CUDA-graph decode" if graph else "eager decode")
         cost = None
         if concurrent:
             step = decode_step_seconds(
-                cfg, read, rates, weights, g, batch=concurrent, host_s_per_layer=eager_host, graph=graph
+                cfg, read, rates, weights, g, batch=concurrent, host_s_per_layer=eager_host, graph=graph, int8_kv=int8
             )
             gpu_s = g * (prefill + output_tokens * step / concurrent)
             cost = gpu_s * price / 3600 * 1000

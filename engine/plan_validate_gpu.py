@@ -132,9 +132,10 @@ def compressed_decode(path: Path, rates: Rates) -> tuple[Rows, Skips]:
             if not isinstance(got, dict):
                 continue
             if key == "full" or key.endswith("_graph"):
-                step = decode_step_seconds(cfg, float(got["kv_bytes"]), rates, w, graph=True)
-                out.append(row(src, "decode_s", name, t, 1, 1 / got["decode_tok_s"], step,
-                               detail=f"CUDA graph, {key}"))
+                step = decode_step_seconds(cfg, float(got["kv_bytes"]), rates, w, graph=True, int8_kv="int8" in key)
+                role = "calibrate" if key == "int8_graph" and t == 131072 else "validate"
+                out.append(row(src, "decode_s", name, t, 1, 1 / got["decode_tok_s"], step, role,
+                               f"CUDA graph, {key}"))
             else:
                 skips.append({"source": f"{src} {t} {key}", "why": "eager decode (peer or quantized storage): the "
                               "eager constants predate the Triton decode kernels"})

@@ -1,9 +1,9 @@
 """Decode speed of compressed KV caches on a GPU, through `LLM.generate` as a request runs it.
 
-For ``synthetic:llama3-8b`` in bf16 at each context: the full cache (CUDA graph), SnapKV and StreamingLLM at 4x with
-static-shape graph decode (engine/kv/compressed.py ``static_ready``), SnapKV 4x decoded eagerly (the previous path,
-the peer), and INT8 KV (quantized storage: eager). Reports decode tok/s, KV bytes and each one's speedup over the
-full cache against the ideal (weights + full KV bytes) / (weights + its KV bytes). Writes
+For ``synthetic:llama3-8b`` in bf16 at each context: the full cache (CUDA graph), SnapKV and StreamingLLM at 4x,
+INT8 KV and SnapKV 4x on INT8, all with static-shape graph decode (engine/kv/compressed.py ``static_ready``), and
+SnapKV 4x and INT8 decoded eagerly (the previous path, the peers). Reports decode tok/s, KV bytes and each one's
+speedup over the full cache against the ideal (weights + full KV bytes) / (weights + its KV bytes). Writes
 ``eval/results/compressed_decode_gpu.json``; run ``python -m eval.bench_compressed_decode`` on a CUDA machine.
 """
 
@@ -25,8 +25,10 @@ CONFIGS: dict[str, tuple[str, KVSpec | None]] = {
     "full": ("graph", None),
     "snapkv4x_graph": ("graph", KVSpec(make_policy("snapkv", ratio=4.0))),
     "streamingllm4x_graph": ("graph", KVSpec(make_policy("streamingllm", ratio=4.0))),
+    "int8_graph": ("graph", KVSpec(dtype="int8")),
+    "snapkv4x_int8_graph": ("graph", KVSpec(make_policy("snapkv", ratio=4.0), dtype="int8")),
     "snapkv4x_eager": ("eager", KVSpec(make_policy("snapkv", ratio=4.0))),
-    "int8_eager": ("graph", KVSpec(dtype="int8")),  # quantized storage is not static_ready: decodes eagerly
+    "int8_eager": ("eager", KVSpec(dtype="int8")),
 }
 
 

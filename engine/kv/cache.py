@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
+
+
+class StaticSlot(NamedTuple):
+    """Where a static-shape decode step (CUDA graphs) writes its token and what it attends over.
+
+    ``k``, ``v``: the layer's whole buffers (B, Hkv, capacity, D), in the compute dtype or int8 codes; ``pos``:
+    the token's slot, a 1-element device tensor (keys after it are masked); ``k_scale``, ``v_scale``: the int8
+    codes' per-token scales (B, Hkv, capacity, 1) fp16, None for plain buffers.
+    """
+
+    k: torch.Tensor
+    v: torch.Tensor
+    pos: torch.Tensor
+    k_scale: torch.Tensor | None = None
+    v_scale: torch.Tensor | None = None
 
 
 class KVCache:
@@ -52,10 +69,10 @@ class KVCache:
         whole cache, (B, Hkv, max_len, D); the caller masks the positions after ``start``.
         """
         if isinstance(start, torch.Tensor):
-            k_buf, v_buf, slot = self.static_slot(layer, start)
-            k_buf.index_copy_(2, slot, k)
-            v_buf.index_copy_(2, slot, v)
-            return k_buf, v_buf
+            slot = self.static_slot(layer, start)
+            slot.k.index_copy_(2, slot.pos, k)
+            slot.v.index_copy_(2, slot.pos, v)
+            return slot.k, slot.v
         end = start + k.shape[2]
         if end > self.max_len:
             raise ValueError(f"KV cache holds {self.max_len} positions; writing up to {end}: raise max_seq_len")
@@ -63,11 +80,10 @@ class KVCache:
         self.v[layer, :, :, start:end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
-    def static_slot(self, layer: int, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Device-side decode (static shapes, CUDA graphs): the layer's whole key and value buffers, each
-        (B, Hkv, max_len, D), and the slot of this step's token, a 1-element device tensor (here the position
-        ``start`` itself). The caller writes the token there and masks every key after it."""
-        return self.k[layer], self.v[layer], start.view(1)
+    def static_slot(self, layer: int, start: torch.Tensor) -> StaticSlot:
+        """Device-side decode (static shapes, CUDA graphs): the layer's whole buffers and the slot of this step's
+        token, here the position ``start`` itself. The caller writes the token there and masks later keys."""
+        return StaticSlot(self.k[layer], self.v[layer], start.view(1))
 
     def copy_prefix_from(self, other: KVCache, length: int) -> None:
         """Copy the first ``length`` positions of every layer from ``other`` (prefix-cache reuse)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from engine.kv.cache import KVCache
+from engine.kv.cache import KVCache, StaticSlot
 from engine.kv.policy import Policy, ScoreInputs
 from engine.kv.quant import PLAIN_DTYPES, quant_format
 from engine.kv.store import PlainStore, QuantStore
@@ -94,10 +94,8 @@ class CompressedKVCache(KVCache):
         """Store ``k, v`` (B, Hkv, T, D) for positions ``[start, start + T)``; ``q`` (B, Hq, T, D) are the queries
         of the same tokens (needed by policies). Returns every stored token of the layer, (B, Hkv, n, D)."""
         if isinstance(start, torch.Tensor):
-            k_buf, v_buf, slot = self.static_slot(layer, start)
-            k_buf.index_copy_(2, slot, k.to(k_buf.dtype))
-            v_buf.index_copy_(2, slot, v.to(v_buf.dtype))
-            return k_buf, v_buf
+            raise ValueError("a compressed cache decodes with a device-side position through static_slot() after "
+                             "begin_static() (engine/model.py), or eagerly with an int position")
         if self.pending[layer]:
             self._compress(layer)
         k_all, v_all = self.store.append(layer, k, v)
@@ -162,30 +160,35 @@ class CompressedKVCache(KVCache):
 
     # -- static-shape decode (CUDA graphs) ------------------------------------------------------------------------
     def static_ready(self) -> bool:
-        """Whether decode can run with static shapes: plain storage in the compute dtype and a policy that never
-        evicts during decode, so after the prompt each step appends one token to every layer's fixed buffer."""
+        """Whether decode can run with static shapes: plain storage in the compute dtype, or int8 codes with
+        per-token scales, and a policy that never evicts during decode, so after the prompt each step writes one
+        token into every layer's fixed buffers."""
         p = self.spec.policy
         store = self.store
-        plain = isinstance(store, PlainStore) and store.k.dtype == store.compute
-        return plain and (p is None or (p.when != "always" and not p.needs_attn_sum))
+        fixed = store.k.dtype == store.compute if isinstance(store, PlainStore) else store.static_int8
+        return fixed and (p is None or (p.when != "always" and not p.needs_attn_sum))
 
     def begin_static(self) -> None:
         """Carry out pending compressions and put each layer's length on the device (call after the prompt)."""
         if not self.static_ready():
-            raise ValueError("this cache cannot decode with static shapes (quantized storage, or a policy that "
-                             "evicts during decode): decode it eagerly")
+            raise ValueError("this cache cannot decode with static shapes (quantized storage other than int8 per "
+                             "token, or a policy that evicts during decode): decode it eagerly")
         self.flush()
-        assert isinstance(self.store, PlainStore)
-        self.slots = torch.tensor(self.store.n, dtype=torch.long, device=self.store.k.device)
+        device = self.store.k.device if isinstance(self.store, PlainStore) else self.store.data[0].device
+        self.slots = torch.tensor(self.store.n, dtype=torch.long, device=device)
 
-    def static_slot(self, layer: int, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def static_slot(self, layer: int, start: torch.Tensor) -> StaticSlot:
         """The layer's whole buffers (B, Hkv, capacity, D) and its device-side length as this token's slot: a
         compressed layer holds fewer tokens than the position, so the slot is not ``start``."""
         if self.slots is None:
             raise ValueError("a compressed cache decodes with a device-side position only after begin_static(); "
                              "or decode it eagerly (an int position)")
-        assert isinstance(self.store, PlainStore)
-        return self.store.k[layer], self.store.v[layer], self.slots[layer:layer + 1]
+        pos = self.slots[layer:layer + 1]
+        store = self.store
+        if isinstance(store, PlainStore):
+            return StaticSlot(store.k[layer], store.v[layer], pos)
+        return StaticSlot(store.data[0][layer], store.data[1][layer], pos, store.params[0][0][layer],
+                          store.params[1][0][layer])
 
     def check_room(self) -> None:
         """Raise before a static step that would write past the buffers (the device would not check)."""
@@ -195,9 +198,9 @@ class CompressedKVCache(KVCache):
 
     def advance(self) -> None:
         """After a static step: every layer holds one more token (device lengths and the host's count)."""
-        assert self.slots is not None and isinstance(self.store, PlainStore)
+        assert self.slots is not None
         self.slots += 1
-        self.store.n = [n + 1 for n in self.store.n]
+        self.store.advance()
         self.peak_tokens = max(self.peak_tokens, sum(self.store.n))
 
     # -- reporting ----------------------------------------------------------------------------------------------

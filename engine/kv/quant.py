@@ -138,3 +138,14 @@ def bytes_per_token(fmt: QuantFormat, head_dim: int) -> float:
     for axis in (fmt.key_axis, fmt.value_axis):
         total += data + params * 2 * (head_dim / fmt.group if axis == "channel" else 1)
     return total
+
+
+def write_int8_slot(codes: torch.Tensor, scales: torch.Tensor, index: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Quantize one token ``x`` (B, H, 1, D) into int8 ``codes`` (B, H, T, D) and ``scales`` (B, H, T, 1) at the
+    device-side ``index``; return the buffer dequantized in ``x``'s dtype with the token itself unquantized (what
+    the eager store attends to). The torch-ops form of engine/decode_kernel.py's int8 step."""
+    q = quantize(x, FORMATS["int8"], "token")
+    codes.index_copy_(2, index, q.data)
+    scales.index_copy_(2, index, q.scale)
+    full = (codes.float() * scales.float()).to(x.dtype)
+    return full.index_copy_(2, index, x)

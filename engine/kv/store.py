@@ -46,6 +46,10 @@ class PlainStore:
         self.n[layer] = 0
         self.append(layer, k, v)
 
+    def advance(self) -> None:
+        """Count one more token in every layer (written in place by a static decode step)."""
+        self.n = [n + 1 for n in self.n]
+
     def used_bytes(self) -> int:
         per_token = 2 * self.k[0, :, :, 0].numel() * self.k.element_size()
         return per_token * sum(self.n)
@@ -128,6 +132,18 @@ class QuantStore:
         """Replace the layer's contents with ``k, v`` (B, Hkv, m, D) (re-quantized)."""
         self.nq[layer] = self.nt[layer] = 0
         self.append(layer, k, v)
+
+    @property
+    def static_int8(self) -> bool:
+        """Int8 codes with per-token scales and no full-precision tail: a static decode step can quantize its
+        token straight into the buffers (engine/decode_kernel.py ``rope_write_int8``)."""
+        f = self.fmt
+        return f.kind == "int" and f.bits == 8 and f.key_axis == f.value_axis == "token" and f.residual == 0
+
+    def advance(self) -> None:
+        """Count one more quantized token in every layer (written in place by a static decode step)."""
+        assert self.static_int8 and not any(self.nt)
+        self.nq = [n + 1 for n in self.nq]
 
     def used_bytes(self) -> int:
         total = 0

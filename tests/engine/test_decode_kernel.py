@@ -101,7 +101,46 @@ def test_static_decode_through_the_kernels_equals_eager(kernels: ModuleType, nam
     assert static.token_ids == plain.token_ids == eager.token_ids
 
 
-def test_compressed_static_decode_through_the_kernels_equals_eager(kernels: ModuleType) -> None:
+@pytest.mark.parametrize("pos", [0, 1, 200, 299])
+def test_int8_split_attention_matches_dequantized_reference(kernels: ModuleType, pos: int) -> None:
+    """Codes before ``pos`` dequantized by their scales, the token at ``pos`` in full precision (as eager)."""
+    from engine.kv.quant import FORMATS, QBlock, dequantize, quantize
+
+    fmt, g = FORMATS["int8"], torch.Generator().manual_seed(pos)
+    q, k, v = (torch.randn(1, n, t, 64, generator=g) for n, t in ((8, 1), (2, 300), (2, 300)))
+    k_cur, v_cur = torch.randn(1, 2, 1, 64, generator=g), torch.randn(1, 2, 1, 64, generator=g)
+    qk, qv = quantize(k, fmt, "token"), quantize(v, fmt, "token")
+    out = kernels.decode_attention(q, qk.data, qv.data, 0.125, torch.tensor(pos), qk.scale, qv.scale, k_cur, v_cur)
+
+    def upto(b: QBlock, cur: torch.Tensor) -> torch.Tensor:
+        old = dequantize(QBlock(b.data[:, :, :pos], b.scale[:, :, :pos]), fmt, "token", torch.float32)
+        return torch.cat([old, cur], 2)
+
+    ref, _ = _gqa_single(q, upto(qk, k_cur), upto(qv, v_cur), 0.125)
+    torch.testing.assert_close(out, ref, atol=2e-6, rtol=1e-5)
+
+
+def test_rope_write_int8_matches_rotary_and_quantize(kernels: ModuleType) -> None:
+    from engine.kv.quant import FORMATS, quantize
+
+    B, H, hkv, D = 1, 8, 2, 64
+    qkv, cos, sin = 3 * torch.randn(B, 1, (H + 2 * hkv) * D), torch.randn(1, D), torch.randn(1, D)
+    codes = [torch.zeros(B, hkv, 20, D, dtype=torch.int8) for _ in "kv"]
+    scales = [torch.zeros(B, hkv, 20, 1, dtype=torch.float16) for _ in "kv"]
+    q, k_cur, v_cur = kernels.rope_write_int8(qkv, cos, sin, torch.tensor(7), *codes, *scales, H)
+    qk, v = qkv.split([(H + hkv) * D, hkv * D], -1)
+    rot = apply_rotary(qk.view(B, 1, H + hkv, D).transpose(1, 2), cos, sin)
+    k, v = rot[:, H:], v.view(B, 1, hkv, D).transpose(1, 2)
+    torch.testing.assert_close(q, rot[:, :H], atol=1e-6, rtol=1e-6)
+    assert torch.equal(k_cur, k) and torch.equal(v_cur, v)
+    for buf, sc, x in zip(codes, scales, (k, v), strict=True):
+        ref = quantize(x, FORMATS["int8"], "token")
+        assert torch.equal(buf[:, :, 7:8], ref.data) and torch.equal(sc[:, :, 7:8], ref.scale)
+        assert not buf[:, :, :7].any() and not buf[:, :, 8:].any()
+
+
+@pytest.mark.parametrize("dtype", ["model", "int8"])
+def test_compressed_static_decode_through_the_kernels_equals_eager(kernels: ModuleType, dtype: str) -> None:
     """A SnapKV cache decoded with static shapes: each layer's slot is its compressed length, not the position."""
     from engine.kv import KVSpec, make_policy
 
@@ -111,7 +150,7 @@ def test_compressed_static_decode_through_the_kernels_equals_eager(kernels: Modu
             if p.dim() == 2:
                 p.mul_(20)
     tok, prompt = load_tokenizer(), [(11 * i + 5) % 256 for i in range(120)]
-    spec = KVSpec(make_policy("snapkv", ratio=4.0))
+    spec = KVSpec(make_policy("snapkv", ratio=4.0), dtype=dtype)
     static = LLM(model, tok, max_seq_len=256, decode_mode="static").generate(prompt, max_new_tokens=10,
                                                                              kv_policy=spec, ignore_eos=True)
     eager = LLM(model, tok, max_seq_len=256).generate(prompt, max_new_tokens=10, kv_policy=spec, ignore_eos=True)

@@ -57,8 +57,17 @@ def test_slots_follow_each_layers_compressed_length(model: torch.nn.Module) -> N
     assert cache.slots.tolist() == cache.store.n == [n + 1 for n in before]
 
 
-def test_decode_time_eviction_and_quantized_stores_stay_eager(model: torch.nn.Module) -> None:
-    for spec in (KVSpec(make_policy("h2o", ratio=4.0)), KVSpec(dtype="int8")):
+@pytest.mark.parametrize("policy", [None, "snapkv"])
+def test_static_int8_decode_equals_eager(model: torch.nn.Module, policy: str | None) -> None:
+    """Int8 per-token KV decodes with static shapes: codes written in place, the newest token unquantized."""
+    spec = KVSpec(make_policy(policy, ratio=4.0) if policy else None, dtype="int8")
+    eager, e = _run(model, "eager", spec)
+    static, s = _run(model, "static", spec)
+    assert static == eager and s["kv_bytes"] == e["kv_bytes"] and "decode_prepare" in s
+
+
+def test_decode_time_eviction_and_other_quantized_stores_stay_eager(model: torch.nn.Module) -> None:
+    for spec in (KVSpec(make_policy("h2o", ratio=4.0)), KVSpec(dtype="int4"), KVSpec(dtype="int8-channel")):
         llm = LLM(model, load_tokenizer(), max_seq_len=256, decode_mode="static")
         cache = llm._admit(len(PROMPT) + 8, spec, len(PROMPT))
         assert isinstance(cache, CompressedKVCache) and not cache.static_ready()

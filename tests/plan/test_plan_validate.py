@@ -59,7 +59,10 @@ def test_only_warm_up_rows_stay_excluded() -> None:
         assert any(r["role"] == "validate" for r in found), (what, needle)
     for what, needle in (("kv_bytes", "adakv"), ("decode_s", "h2o"), ("decode_s", "generate()")):
         assert sum(r["role"] == "calibrate" for r in rows(what, needle)) == 1, (what, needle)
-    assert sum(r["role"] == "calibrate" for r in rows("decode_s", "int8")) == 1  # the quantized-KV step constant
+    eager_int8 = [r for r in rows("decode_s", "int8") if "graph" not in r["detail"]]
+    assert sum(r["role"] == "calibrate" for r in eager_int8) == 1  # the eager quantized-KV step constant
+    graph_int8 = rows("decode_s", "int8_graph")  # the graph's int8 KV read rate
+    assert sum(r["role"] == "calibrate" for r in graph_int8) == 1 and len(graph_int8) >= 3
 
 
 @pytest.mark.skipif(not (RESULTS / "ring_gpu.json").is_file(), reason="needs eval/results/ring_gpu.json")
