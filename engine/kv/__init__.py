@@ -1,10 +1,12 @@
-"""KV cache storage, compression policies (StreamingLLM, H2O, SnapKV, PyramidKV, AdaKV) and quantized storage.
+"""KV cache storage, compression policies (StreamingLLM, H2O, SnapKV, PyramidKV, AdaKV, ChunkKV) and quantized
+storage.
 
 Per request: ``LLM.generate(prompt, kv_policy=KVSpec(SnapKV(ratio=4), dtype="int8"))``; a bare policy works too.
 """
 
 from engine.kv.adakv import AdaKV
 from engine.kv.cache import KVCache
+from engine.kv.chunkkv import ChunkKV
 from engine.kv.compressed import CompressedKVCache, KVSpec
 from engine.kv.h2o import H2O
 from engine.kv.policy import WHEN, Policy, ScoreInputs
@@ -14,7 +16,7 @@ from engine.kv.snapkv import SnapKV
 from engine.kv.streaming import StreamingLLM
 
 POLICIES: dict[str, type[Policy]] = {"streamingllm": StreamingLLM, "h2o": H2O, "snapkv": SnapKV,
-                                     "pyramidkv": PyramidKV, "adakv": AdaKV}
+                                     "pyramidkv": PyramidKV, "adakv": AdaKV, "chunkkv": ChunkKV}
 
 
 def make_policy(name: str, **kwargs: object) -> Policy:
@@ -26,6 +28,6 @@ def make_policy(name: str, **kwargs: object) -> Policy:
     return POLICIES[name](**kwargs)  # type: ignore[arg-type]
 
 
-__all__ = ["FORMATS", "PLAIN_DTYPES", "POLICIES", "WHEN", "H2O", "AdaKV", "CompressedKVCache", "KVCache", "KVSpec",
-           "Policy", "PyramidKV", "QuantFormat", "ScoreInputs", "SnapKV", "StreamingLLM", "dequantize", "make_policy",
-           "quantize"]
+__all__ = ["FORMATS", "PLAIN_DTYPES", "POLICIES", "WHEN", "H2O", "AdaKV", "ChunkKV", "CompressedKVCache", "KVCache",
+           "KVSpec", "Policy", "PyramidKV", "QuantFormat", "ScoreInputs", "SnapKV", "StreamingLLM", "dequantize",
+           "make_policy", "quantize"]

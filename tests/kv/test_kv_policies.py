@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from engine.kv import H2O, AdaKV, KVSpec, Policy, PyramidKV, ScoreInputs, SnapKV, StreamingLLM, make_policy
+from engine.kv import H2O, AdaKV, ChunkKV, KVSpec, Policy, PyramidKV, ScoreInputs, SnapKV, StreamingLLM, make_policy
 from engine.llm import LLM
 from tests.kv.conftest import PROMPT
 
@@ -17,6 +17,7 @@ FACTORIES = {
     "snapkv": lambda **kw: SnapKV(**kw),
     "pyramidkv": lambda **kw: PyramidKV(**kw),
     "adakv": lambda **kw: AdaKV(inner=SnapKV(**kw)),
+    "chunkkv": lambda **kw: ChunkKV(**kw),
 }
 
 
@@ -115,3 +116,20 @@ def test_kv_policy_bad_input_errors() -> None:
     with pytest.raises(ValueError, match="int8, int8-channel"):
         KVSpec(dtype="int3")
     assert isinstance(make_policy("adakv", ratio=2.0), AdaKV)
+
+
+def test_chunkkv_keeps_whole_chunks_best_first() -> None:
+    n, chunk = 96, 8
+    inp = _inputs(n=n, w=4)
+    keys = inp.keys.clone()
+    keys[:, :, 40:48] = 5 * inp.queries.view(1, 2, 2, 4, 16).mean(dim=(2, 3))[:, :, None]  # chunk 5 is what the
+    policy = ChunkKV(budget=24, window=8, chunk=chunk)                                        # window looks at
+    idx = policy.keep_indices(ScoreInputs(keys, inp.values, inp.queries, 0, 2, None), n)
+    assert idx is not None
+    for head in idx[0].tolist():
+        older = [i for i in head if i < n - 8]  # the recent window is kept on its own
+        assert set(range(40, 48)) <= set(older)  # the attended chunk, whole
+        assert len({i // chunk for i in older}) == len(older) // chunk  # only whole chunks
+    with pytest.raises(ValueError, match="chunk must be"):
+        ChunkKV(ratio=4.0, chunk=0)
+    assert isinstance(make_policy("chunkkv", ratio=4.0, chunk=32), ChunkKV)

@@ -31,7 +31,7 @@ def _run(model: torch.nn.Module, mode: str, spec: KVSpec, n: int = 16) -> tuple[
     return g.token_ids, {"kv_bytes": g.kv_bytes, **g.timings_ms}
 
 
-@pytest.mark.parametrize("policy", ["snapkv", "pyramidkv", "streamingllm", "adakv"])
+@pytest.mark.parametrize("policy", ["snapkv", "pyramidkv", "streamingllm", "adakv", "chunkkv"])
 def test_static_compressed_decode_equals_eager(model: torch.nn.Module, policy: str) -> None:
     spec = KVSpec(make_policy(policy, ratio=4.0))
     eager, e = _run(model, "eager", spec)
