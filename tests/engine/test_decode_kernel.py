@@ -16,7 +16,7 @@ from engine.attention import _gqa_single
 from engine.llm import LLM
 from engine.rope import apply_rotary
 from engine.tokenizer import load_tokenizer
-from engine.weights import load_model
+from tests.tiny import loud_tiny_model
 
 
 @pytest.fixture()
@@ -72,11 +72,7 @@ def test_bad_shapes_get_a_clear_error(kernels: ModuleType) -> None:
 
 @pytest.mark.parametrize("name", ["tiny-llama3", "tiny-qwen2", "tiny-mistral"])
 def test_static_decode_through_the_kernels_equals_eager(kernels: ModuleType, name: str) -> None:
-    model = load_model(f"synthetic:{name}", max_seq_len=128)
-    with torch.no_grad():  # larger weights than the 0.02 init so greedy decoding is not a constant
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(20)
+    model = loud_tiny_model(name, max_seq_len=128)
     tok = load_tokenizer()
     prompt = [(7 * i + 3) % 256 for i in range(45)]
     calls = {"n": 0}
@@ -144,11 +140,7 @@ def test_compressed_static_decode_through_the_kernels_equals_eager(kernels: Modu
     """A SnapKV cache decoded with static shapes: each layer's slot is its compressed length, not the position."""
     from engine.kv import KVSpec, make_policy
 
-    model = load_model("synthetic:tiny-llama3", max_seq_len=256)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(20)
+    model = loud_tiny_model("tiny-llama3", max_seq_len=256)
     tok, prompt = load_tokenizer(), [(11 * i + 5) % 256 for i in range(120)]
     spec = KVSpec(make_policy("snapkv", ratio=4.0), dtype=dtype)
     static = LLM(model, tok, max_seq_len=256, decode_mode="static").generate(prompt, max_new_tokens=10,

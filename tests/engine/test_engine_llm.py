@@ -9,18 +9,14 @@ from engine.config import ModelConfig
 from engine.kv.cache import KVCache
 from engine.llm import LLM
 from engine.tokenizer import load_tokenizer
-from engine.weights import load_model
+from tests.tiny import loud_tiny_model
 
 PROMPT = [(7 * i + 3) % 256 for i in range(45)]
 
 
 @pytest.fixture(scope="module")
 def llm() -> LLM:
-    model = load_model("synthetic:tiny-llama3", max_seq_len=256)
-    with torch.no_grad():  # larger weights than the 0.02 init so greedy decoding is not a constant
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(20)
+    model = loud_tiny_model("tiny-llama3", max_seq_len=256)
     return LLM(model, load_tokenizer(), max_seq_len=256)
 
 

@@ -10,18 +10,14 @@ from engine.kv import KVSpec, make_policy
 from engine.kv.compressed import CompressedKVCache
 from engine.llm import LLM, _CompressedStatic
 from engine.tokenizer import load_tokenizer
-from engine.weights import load_model
+from tests.tiny import loud_tiny_model
 
 PROMPT = [(11 * i + 5) % 256 for i in range(120)]
 
 
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
-    m = load_model("synthetic:tiny-llama3", max_seq_len=256)
-    with torch.no_grad():  # larger weights than the 0.02 init so greedy decoding is not a constant
-        for p in m.parameters():
-            if p.dim() == 2:
-                p.mul_(20)
+    m = loud_tiny_model("tiny-llama3", max_seq_len=256)
     return m
 
 

@@ -8,6 +8,7 @@ import torch
 
 from engine.kv import AdaKV, KVCache, KVSpec, PyramidKV, SnapKV, StreamingLLM
 from engine.model import Transformer
+from tests.tiny import loud_tiny_model
 
 PROMPTS = {"p29": [(7 * i + 3) % 256 for i in range(29)], "p37": [(11 * i + 5) % 256 for i in range(37)]}
 NEW = 8
@@ -26,14 +27,7 @@ FULL = ("full_budget", "streaming_full", "no_policy")  # keep every prompt token
 
 
 def _model() -> Transformer:
-    from engine.weights import load_model
-
-    model = load_model("synthetic:tiny-llama3", max_seq_len=256)
-    with torch.no_grad():  # larger weights than the 0.02 init so greedy decoding is not a constant
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(20)
-    return model
+    return loud_tiny_model("tiny-llama3", max_seq_len=256)
 
 
 @torch.inference_mode()

@@ -24,13 +24,9 @@ def ring_llm_worker(rank: int, world: int) -> dict[str, Any]:
     from engine.llm import LLM
     from engine.parallel.llm import RingLLM
     from engine.tokenizer import load_tokenizer
-    from engine.weights import load_model
+    from tests.tiny import loud_tiny_model
 
-    model = load_model("synthetic:tiny-llama3", max_seq_len=256)
-    with torch.no_grad():  # larger weights than the 0.02 init so greedy decoding is not a constant
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(20)
+    model = loud_tiny_model("tiny-llama3", max_seq_len=256)
     tok = load_tokenizer()
     ref: dict[str, Any] = {}
     if rank == 0:  # before apply_ring, which transforms the model in place
@@ -216,6 +212,7 @@ import json, os, sys
 import torch
 torch.set_num_threads(1)
 from engine.parallel.llm import RingLLM
+from tests.tiny import loud_tiny_model
 llm = RingLLM.load("synthetic:tiny-llama3", max_seq_len=128, backend="gloo", timeout_s=60)
 if llm.rank == 0:
     g = llm.generate(list(range(3, 26)), max_new_tokens=4)
