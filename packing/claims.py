@@ -49,13 +49,20 @@ AMOUNT_SUFFIX_RE = re.compile(r"\b" + _NUM + r"\s?(?:USD|EUR|GBP|dollars)\b", re
 # Evidence-side only: a bare decimal with cents ("1899.00" in a CSV value column) supports an amount claim.
 BARE_AMOUNT_RE = re.compile(r"(?<![\d.])(\d+)\.(\d{2})(?![\d.])")
 
+# "in 2023 on orders #85525, #43228 and #69922": each listed order is claimed to fall in that year
+YEAR_ORDERS_RE = re.compile(
+    r"\b(?:in|during)\s+((?:19|20)\d{2})\b[^.;\n#]{0,40}?\borders?\s+(#\d{5,7}(?:\s*(?:,|and|&)\s*(?:order\s+)?#\d{5,7})*)",
+    re.I,
+)
+
 IDENTIFIER_KINDS = frozenset({"order_id", "code", "sku"})
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One checkable fact: ``kind`` (order_id, date, month, amount, code, sku, entity), the text as written and
-    its normalised ``value`` (``#123456``, ``2021-03-04``, ``2021-03``, ``1899.00``, ``EX-12``, ...)."""
+    """One checkable fact: ``kind`` (order_id, date, month, amount, code, sku, entity, order_year), the text as
+    written and its normalised ``value`` (``#123456``, ``2021-03-04``, ``2021-03``, ``1899.00``, ``EX-12``,
+    ``#123456@2023``: an order listed under a year, supported only by one record naming both)."""
 
     kind: str
     text: str
@@ -127,6 +134,10 @@ def _extract(text: str, entities: tuple[str, ...]) -> tuple[Claim, ...]:
     for name in sorted({e for e in entities if e.strip()}, key=len, reverse=True):
         for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text, re.I):
             add(m, "entity", name.lower())
+    for m in YEAR_ORDERS_RE.finditer(text):  # overlaps the order ids on purpose: a second, relational claim
+        for o in ORDER_ID_RE.finditer(m.group(2)):
+            found.append((m.start(2) + o.start(), Claim("order_year", f"#{o.group(1)} in {m.group(1)}",
+                                                         f"#{o.group(1)}@{m.group(1)}")))
     return tuple(c for _, c in sorted(found, key=lambda t: t[0]))
 
 
@@ -141,10 +152,14 @@ class ClaimIndex:
     def __init__(self, texts: Iterable[str], entities: Sequence[str] = ()) -> None:
         self.values: set[tuple[str, str]] = set()
         for t in texts:
-            for c in extract_claims(t, entities):
+            claims = extract_claims(t, entities)
+            for c in claims:
                 self.values.add((c.kind, c.value))
                 if c.kind == "date":
                     self.values.add(("month", c.value[:7]))
+            # an order "falls in" a year when one record names it together with a date of that year
+            years = {c.value[:4] for c in claims if c.kind in ("date", "month")}
+            self.values |= {("order_year", f"{c.value}@{y}") for c in claims if c.kind == "order_id" for y in years}
             for m in BARE_AMOUNT_RE.finditer(t):
                 value = _amount(m.group(1), m.group(2))
                 if value:
@@ -166,6 +181,11 @@ def cited_labels(answer: str) -> list[str]:
             if label not in out:
                 out.append(label)
     return out
+
+
+def strip_citations(answer: str) -> str:
+    """``answer`` without its ``[E#]`` citations."""
+    return _CITE_RE.sub("", answer).strip()
 
 
 def relabel(answer: str, mapping: dict[str, str]) -> str:

@@ -6,10 +6,11 @@ on a narrower context; if still unsupported, say so and return the evidence time
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from packing.claims import IDENTIFIER_KINDS, Claim, ClaimIndex, cited_labels, extract_claims
+from packing.claims import IDENTIFIER_KINDS, Claim, ClaimIndex, cited_labels, extract_claims, strip_citations
 from packing.mapreduce import Generate, map_reduce, map_reduce_run
 from packing.packer import Evidence, Packed, PackedEvidence, TokenizerLike, pack
 from packing.prompt import NOT_FOUND
@@ -79,9 +80,23 @@ def verify(
     unknown = [lab for lab in cited if lab not in texts]
     pool = [texts[lab] for lab in known] if known else list(texts.values())
     index, free = ClaimIndex(pool, entities), ClaimIndex([given], entities)
-    claims = extract_claims(answer, entities)
+    claims = extract_claims(answer, entities) + _asked_year_orders(answer, given)
     unsupported = [c for c in claims if not index.supports(c) and not free.supports(c)]
     return Verification(bool(known) and not unsupported and not unknown, claims, unsupported, known, unknown)
+
+
+_WHICH_ORDERS_IN_YEAR = re.compile(r"\bwhich orders\b.*\bin ((?:19|20)\d{2})\b", re.I)
+
+
+def _asked_year_orders(answer: str, question: str) -> list[Claim]:
+    """For "Which orders ... in 2020 ...?": each order the answer lists (and the question does not name) is claimed
+    to fall in that year, so a record must name it with a date of that year (kind ``order_year``)."""
+    m = _WHICH_ORDERS_IN_YEAR.search(question)
+    if m is None:
+        return []
+    asked = {c.value for c in extract_claims(question) if c.kind == "order_id"}
+    ids = dict.fromkeys(c.value for c in extract_claims(answer) if c.kind == "order_id" and c.value not in asked)
+    return [Claim("order_year", f"{o} in {m.group(1)}", f"{o}@{m.group(1)}") for o in ids]
 
 
 def attribute(answer: str, packed: Packed, entities: Sequence[str] = (), *, given: str = "") -> str | None:
@@ -138,6 +153,7 @@ class VerifiedAnswer:
     citations: list[Evidence]
     packed: Packed | None
     attempts: list[Attempt]
+    partial: bool = False  # clauses with unsupported claims were left out (the answer says which)
 
     @property
     def verification(self) -> Verification:
@@ -150,6 +166,30 @@ def _narrower(packed: Packed, v: Verification) -> tuple[str, list[Evidence]]:
         return "cited", [packed.by_label(lab).evidence for lab in v.cited_labels]
     best = sorted(packed.evidence, key=lambda p: p.rank)
     return "top_half", [p.evidence for p in best[: max(1, (len(best) + 1) // 2)]]
+
+
+def supported_part(answer: str, v: Verification, evidence: Packed | Mapping[str, str] | Sequence[str],
+                   entities: Sequence[str] = (), *, given: str = "") -> str | None:
+    """The answer without its clauses (split at ``.`` and ``;``) that hold an unsupported claim, with its citations
+    and a note naming what was left out; None unless what is left holds a claim and verifies on its own."""
+    if not v.unsupported or not v.cited_labels or v.unknown_labels:
+        return None
+    bad = {(c.kind, c.value) for c in v.unsupported}
+    body = strip_citations(answer)
+    clauses = [c.strip() for c in re.split(r"(?<=[.;])\s+", body) if c.strip()]
+
+    def claims_of(clause: str) -> set[tuple[str, str]]:
+        found = extract_claims(clause, entities) + _asked_year_orders(clause, given)
+        return {(c.kind, c.value) for c in found}
+
+    kept = [c for c in clauses if not claims_of(c) & bad]
+    if not kept or len(kept) == len(clauses) or not any(claims_of(c) for c in kept):
+        return None
+    text = " ".join(kept).rstrip(";,. ") + ". " + " ".join(f"[{lab}]" for lab in v.cited_labels)
+    if not verify(text, evidence, entities, given=given).verified:
+        return None
+    left_out = ", ".join(dict.fromkeys(c.text for c in v.unsupported))
+    return f"{text}\n(Left out, not supported by the cited evidence: {left_out}.)"
 
 
 def _fallback_text(v: Verification, evidence: Sequence[Evidence | PackedEvidence]) -> str:
@@ -174,8 +214,9 @@ def answer_with_verification(
     attribute_uncited: bool = False,
     **pack_options: object,
 ) -> VerifiedAnswer:
-    """Pack -> generate -> verify; once more on a narrower context if unverified; else a timeline fallback
-    (a notice naming the unsupported claims, then the first pass's evidence, oldest first).
+    """Pack -> generate -> verify; once more on a narrower context if unverified; else the answer's supported
+    clauses with a note naming what was left out (``partial``; `supported_part`), else a timeline fallback (a
+    notice naming the unsupported claims, then the first pass's evidence, oldest first).
 
     With ``map_reduce_overflow`` the first pass runs map-reduce when the evidence does not fit the budget. With
     ``attribute_uncited`` an answer that cites nothing is given the citation ``attribute`` finds, if any (small
@@ -214,4 +255,10 @@ def answer_with_verification(
     done = run(context, packed)
     if done:
         return done
+    for a, p in ((attempts[-1], packed), (attempts[0], first)):  # the supported part of an answer, if it has one
+        if len(a.evidence) == len(p.evidence):  # the attempt was made on this packing (not map-reduce windows)
+            part = supported_part(a.answer, a.verification, p, entities, given=question)
+            if part is not None:
+                cites = [p.by_label(lab).evidence for lab in cited_labels(part)]
+                return VerifiedAnswer(part, True, False, cites, p, attempts, partial=True)
     return VerifiedAnswer(_fallback_text(attempts[-1].verification, first.evidence), False, True, [], packed, attempts)
