@@ -27,8 +27,7 @@ class AskOptions:
     max_new_tokens: int = 160
     rerank: bool = False  # the cross-encoder adds ~2 s per question on a 2-core CPU; recall@20 is the same here
     order: str = "ours"
-    kv_policy: str | None = None
-    kv_dtype: str | None = None
+    kv: str | None = None  # the request's KV cache: "chunkkv@4", "snapkv@4:int8", "int8" (engine.kv.parse_kv_spec)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -37,6 +36,10 @@ class AskOptions:
             raise ValueError(f"k must be >= 1, got {self.k}")
         if self.budget < 256:
             raise ValueError(f"budget {self.budget} tokens cannot hold a question and evidence: use >= 256")
+        if self.kv is not None:
+            from engine.kv import parse_kv_spec
+
+            parse_kv_spec(self.kv)  # a clear error now, not after retrieval
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
@@ -159,12 +162,11 @@ class Pipeline:
 
     @staticmethod
     def _kv_kwargs(opts: AskOptions) -> dict[str, Any]:
-        kw: dict[str, Any] = {}
-        if opts.kv_policy:
-            kw["kv_policy"] = opts.kv_policy
-        if opts.kv_dtype:
-            kw["kv_dtype"] = opts.kv_dtype
-        return kw
+        if opts.kv is None or opts.kv.strip() in ("", "full"):
+            return {}
+        from engine.kv import parse_kv_spec
+
+        return {"kv_policy": parse_kv_spec(opts.kv)}
 
 
 __all__ = ["MODES", "Answer", "AskOptions", "Pipeline", "asdict", "constraints_of"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from engine.kv import H2O, KVSpec, Policy, make_policy
+from engine.kv import H2O, KVSpec, Policy, make_policy, parse_kv_spec
 from engine.kv.compressed import CompressedKVCache
 from engine.kv.quant import PLAIN_DTYPES, quant_format
 from engine.kv.store import PlainStore, QuantStore
@@ -110,17 +110,7 @@ def parse_configs(text: str) -> list[tuple[str, KVSpec]]:
         where = where or "inside"
         if where not in ("inside", "outside"):
             raise ValueError(f"{item!r}: the question is 'inside' or 'outside', got {where!r}")
-        if "@" not in body:
-            out.append((where, KVSpec(dtype=body)))
-            continue
-        name, _, rest = body.partition("@")
-        ratio, _, dtype = rest.partition(":")
-        try:
-            r = float(ratio)
-        except ValueError as exc:
-            raise ValueError(f"{item!r}: write policy@ratio, e.g. snapkv@4") from exc
-        policy = make_policy(name, ratio=r, when="chunks" if where == "outside" else "end")
-        out.append((where, KVSpec(policy, dtype=dtype) if dtype else KVSpec(policy)))
+        out.append((where, parse_kv_spec(body, when="chunks" if where == "outside" else "end")))
     return out
 
 

@@ -47,13 +47,15 @@ def register(cli: typer.Typer) -> None:
         k: Annotated[int, typer.Option(help="Evidence records retrieved.")] = 24,
         max_new_tokens: Annotated[int, typer.Option(help="Longest answer in tokens.")] = 160,
         rerank: Annotated[bool, typer.Option(help="Rerank with the cross-encoder (~2 s on CPU).")] = False,
+        kv: Annotated[str, typer.Option(help="KV cache: full, a dtype (int8) or policy@ratio[:dtype], "
+                                        "e.g. chunkkv@4 or snapkv@4:int8.")] = "full",
         json_out: Annotated[bool, typer.Option("--json", help="The answer as JSON, last line.")] = False,
     ) -> None:
         """Answer QUESTION from the tenant's history, citing the evidence; unverifiable answers say so."""
         from app.pipeline import AskOptions, Pipeline
         from app.settings import get_settings
 
-        opts = AskOptions(mode=mode, budget=budget, k=k, max_new_tokens=max_new_tokens, rerank=rerank)
+        opts = AskOptions(mode=mode, budget=budget, k=k, max_new_tokens=max_new_tokens, rerank=rerank, kv=kv)
         result = Pipeline(get_settings()).ask(question, tenant, opts).to_json()
         if json_out:
             typer.echo(json.dumps(result))

@@ -28,6 +28,27 @@ def make_policy(name: str, **kwargs: object) -> Policy:
     return POLICIES[name](**kwargs)  # type: ignore[arg-type]
 
 
+def parse_kv_spec(text: str, *, when: str = "end") -> KVSpec:
+    """A cache choice from text: ``policy@ratio`` (``chunkkv@4``), optionally ``:dtype`` for the storage
+    (``snapkv@4:int8``); a bare dtype (``int8``) is the full cache in that format; ``full`` is the plain cache."""
+    body = text.strip()
+    if body in ("", "full"):
+        return KVSpec()
+    if "@" not in body:
+        if body not in FORMATS and body not in PLAIN_DTYPES:
+            raise ValueError(f"unknown KV cache {text!r}: write policy@ratio[:dtype] (e.g. chunkkv@4, snapkv@4:int8) "
+                             f"or a dtype ({', '.join([*FORMATS, *PLAIN_DTYPES])})")
+        return KVSpec(dtype=body)
+    name, _, rest = body.partition("@")
+    ratio, _, dtype = rest.partition(":")
+    try:
+        r = float(ratio)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: write policy@ratio, e.g. chunkkv@4") from exc
+    policy = make_policy(name, ratio=r, when=when)
+    return KVSpec(policy, dtype=dtype) if dtype else KVSpec(policy)
+
+
 __all__ = ["FORMATS", "PLAIN_DTYPES", "POLICIES", "WHEN", "H2O", "AdaKV", "ChunkKV", "CompressedKVCache", "KVCache",
            "KVSpec", "Policy", "PyramidKV", "QuantFormat", "ScoreInputs", "SnapKV", "StreamingLLM", "dequantize",
-           "make_policy", "quantize"]
+           "make_policy", "parse_kv_spec", "quantize"]

@@ -133,3 +133,15 @@ def test_chunkkv_keeps_whole_chunks_best_first() -> None:
     with pytest.raises(ValueError, match="chunk must be"):
         ChunkKV(ratio=4.0, chunk=0)
     assert isinstance(make_policy("chunkkv", ratio=4.0, chunk=32), ChunkKV)
+
+
+def test_parse_kv_spec_reads_the_cli_and_config_forms() -> None:
+    from engine.kv import ChunkKV, parse_kv_spec
+
+    assert parse_kv_spec("full").policy is None and parse_kv_spec("int8").dtype == "int8"
+    spec = parse_kv_spec("chunkkv@4:int8")
+    assert isinstance(spec.policy, ChunkKV) and spec.policy.ratio == 4.0 and spec.dtype == "int8"
+    assert parse_kv_spec("snapkv@2", when="chunks").policy.when == "chunks"  # type: ignore[union-attr]
+    for bad, why in (("int7", "unknown KV cache"), ("snapkv@x", "policy@ratio"), ("nokv@4", "unknown KV policy")):
+        with pytest.raises(ValueError, match=why):
+            parse_kv_spec(bad)
