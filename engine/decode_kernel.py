@@ -9,7 +9,10 @@ the S partials exactly. Keys after the device-side position ``pos`` are never re
 the shapes stay static for CUDA graphs while the work follows the real length.
 
 `rope_write` is decode's other fused step: it rotates the new token's queries and keys (HF's rotate-half) and writes
-the keys and values into the cache at ``pos``, one kernel for what is otherwise about seven.
+the keys and values into the cache at ``pos``, one kernel for what is otherwise about seven. `rope_write_int8` and
+the ``k_scale``/``v_scale`` arguments of `decode_attention` do the same for int8 caches with one fp16 scale per token
+(engine/kv/quant.py "int8"): the token is quantized as it is written, codes are scaled in registers as they are
+read, and the token itself is merged in full precision (as the eager store attends to it).
 
 Shapes: q (B, H, 1, D); k, v (B, Hkv, T, D) with any strides but a unit stride on D; pos a 0-d or (1,) int64
 tensor (the query's position; keys ``> pos`` are masked) or None (every key visible). Output (B, H, 1, D) in q's
