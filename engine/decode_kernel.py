@@ -28,6 +28,7 @@ import triton
 import triton.language as tl
 
 BLOCK = 64  # keys per inner step
+INT8_BLOCK = 128  # keys per step over int8 codes: same bytes per step as BLOCK at bf16 (11% faster than 64 at 128K)
 G_PAD = 16  # tl.dot needs at least 16 rows
 
 
@@ -199,10 +200,10 @@ def _n_sm(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-def n_splits(batch: int, n_kv: int, length: int, device: torch.device) -> int:
+def n_splits(batch: int, n_kv: int, length: int, device: torch.device, block: int = BLOCK) -> int:
     """Slices per (sequence, KV head): about two programs per SM, never a slice shorter than one block."""
     want = max(1, -(-2 * _n_sm(device) // (batch * n_kv)))
-    return max(1, min(want, -(-length // BLOCK)))
+    return max(1, min(want, -(-length // block)))
 
 
 def supports(n_heads: int, n_kv_heads: int, head_dim: int) -> bool:
@@ -214,12 +215,12 @@ def supports(n_heads: int, n_kv_heads: int, head_dim: int) -> bool:
 def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
                      pos: torch.Tensor | None = None, k_scale: torch.Tensor | None = None,
                      v_scale: torch.Tensor | None = None, k_cur: torch.Tensor | None = None,
-                     v_cur: torch.Tensor | None = None) -> torch.Tensor:
+                     v_cur: torch.Tensor | None = None, block: int | None = None) -> torch.Tensor:
     """Attention output (B, H, 1, D) of one query per head against ``k, v`` (B, Hkv, T, D); see the module doc.
 
     Int8 caches: ``k, v`` hold codes, ``k_scale``, ``v_scale`` (B, Hkv, T, 1) their per-token scales, and
     ``k_cur``, ``v_cur`` (B, Hkv, 1, D) the token at ``pos`` in full precision (`rope_write_int8`); the codes are
-    read before ``pos`` only.
+    read before ``pos`` only. ``block``: keys per inner step (default `BLOCK`, `INT8_BLOCK` for int8).
     """
     B, H, tq, D = q.shape
     hkv, T = k.shape[1], k.shape[2]
@@ -231,7 +232,8 @@ def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: f
     if quant and (v_scale is None or k_cur is None or v_cur is None or pos is None):
         raise ValueError("int8 decode attention needs v_scale, k_cur, v_cur and pos with k_scale")
     G = H // hkv
-    S = n_splits(B, hkv, T, q.device)
+    bn = block or (INT8_BLOCK if quant else BLOCK)
+    S = n_splits(B, hkv, T, q.device, bn)
     part = torch.empty(B, H, S, D, dtype=torch.float32, device=q.device)
     lse = torch.empty(B, H, S, dtype=torch.float32, device=q.device)
     pos_t = pos if pos is not None else lse  # any pointer; unused without HAS_POS
@@ -242,7 +244,7 @@ def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: f
         q.stride(0), q.stride(1), k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2),
         ks.stride(0), ks.stride(1), ks.stride(2), vs.stride(0), vs.stride(1), vs.stride(2),
         part.stride(0), part.stride(1), part.stride(2), lse.stride(0), lse.stride(1), lse.stride(2),
-        G=G, D=D, BLOCK_N=BLOCK, GP=G_PAD, HAS_POS=pos is not None, QUANT=quant)
+        G=G, D=D, BLOCK_N=bn, GP=G_PAD, HAS_POS=pos is not None, QUANT=quant)
     out = torch.empty(B, H, 1, D, dtype=q.dtype, device=q.device)
     kc = k_cur if k_cur is not None else q
     vc = v_cur if v_cur is not None else q

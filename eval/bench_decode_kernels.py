@@ -49,6 +49,24 @@ def check(T: int, H: int = 32, hkv: int = 8, D: int = 128, cache: int | None = N
             "speedup": t_torch / t_kernel}
 
 
+def check_int8(T: int, H: int = 32, hkv: int = 8, D: int = 128) -> dict[str, Any]:
+    """The int8 path at block 64 and 128 against the bf16 kernel: time and the read rate over the codes + scales."""
+    from engine.kv.quant import FORMATS, quantize
+
+    g = torch.Generator(device="cuda").manual_seed(T)
+    q = torch.randn(1, H, 1, D, device="cuda", dtype=torch.bfloat16, generator=g)
+    k = torch.randn(1, hkv, T + 64, D, device="cuda", dtype=torch.bfloat16, generator=g)
+    v = torch.randn(1, hkv, T + 64, D, device="cuda", dtype=torch.bfloat16, generator=g)
+    qk, qv = quantize(k, FORMATS["int8"], "token"), quantize(v, FORMATS["int8"], "token")
+    pos, cur = torch.tensor(T - 1, device="cuda"), (k[:, :, T - 1:T].contiguous(), v[:, :, T - 1:T].contiguous())
+    out: dict[str, Any] = {"context": T, "us_bf16": _time(lambda: decode_attention(q, k, v, 0.088, pos), 20) * 1e6}
+    for block in (64, 128):
+        def run(bn: int = block) -> torch.Tensor:
+            return decode_attention(q, qk.data, qv.data, 0.088, pos, qk.scale, qv.scale, *cur, block=bn)
+        out[f"us_int8_block{block}"] = _time(run, 20) * 1e6
+    return out
+
+
 def check_rope_write(H: int = 32, hkv: int = 8, D: int = 128, T: int = 4096) -> float:
     qkv = torch.randn(1, 1, (H + 2 * hkv) * D, device="cuda", dtype=torch.bfloat16)
     cos, sin = torch.randn(1, D, device="cuda", dtype=torch.bfloat16), torch.randn(1, D, device="cuda",
@@ -66,7 +84,9 @@ def check_rope_write(H: int = 32, hkv: int = 8, D: int = 128, T: int = 4096) -> 
 def main() -> dict[str, Any]:
     bw = copy_bandwidth()
     rows = [check(T) for T in (8192, 32768, 131072)] + [check(32768, cache=131072 + 64)]
+    int8_rows = [check_int8(T) for T in (32768, 131072)]
     rep: dict[str, Any] = {"gpu_copy_tb_s": bw / 1e12, "rope_write_max_abs_err": check_rope_write(), "rows": rows,
+                           "int8": int8_rows,
                            "device": torch.cuda.get_device_name(), "torch": torch.__version__,
                            "command": "python -m eval.bench_decode_kernels",
                            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
@@ -81,7 +101,7 @@ def main() -> dict[str, Any]:
 if __name__ == "__main__":
     report = main()
     sys.stdout.write(json.dumps({k: v for k, v in report.items() if k != "rows"}) + "\n")
-    for row in report["rows"]:
+    for row in report["rows"] + report["int8"]:
         sys.stdout.write(json.dumps(row) + "\n")
     bad = [r for r in report["rows"] if r["max_abs_err_kernel"] > 2e-2] or report["rope_write_max_abs_err"] > 5e-2
     sys.exit(1 if bad else 0)
