@@ -33,7 +33,11 @@ class ChunkKV(SnapKV):
             raise ValueError(f"chunk must be >= 1 token, got {self.chunk}")
 
     def score(self, inputs: ScoreInputs) -> torch.Tensor:
-        votes = observation_attention(inputs).mean(dim=(2, 3))  # (B, Hkv, n)
+        return self.chunked(observation_attention(inputs).mean(dim=(2, 3)))
+
+    def chunked(self, votes: torch.Tensor) -> torch.Tensor:
+        """Per-token scores (B, Hkv, n) from window ``votes`` (B, Hkv, n) in position order: each chunk's sum,
+        earlier tokens ahead on ties (the sharded scorer of engine/parallel gives it the global votes)."""
         B, H, n = votes.shape
         pad = -n % self.chunk
         sums = F.pad(votes, (0, pad)).view(B, H, -1, self.chunk).sum(-1)  # (B, Hkv, n_chunks)

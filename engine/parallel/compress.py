@@ -14,7 +14,7 @@ differ only where two candidates' scores tie to within ~1e-7 relative. Exact tie
 through the same ``topk`` on an identical vector on every rank, so no token is kept twice or lost.
 
 Supported: policies applied once after the prompt (``when="end"``) with a sharded scorer (StreamingLLM, SnapKV,
-PyramidKV, AdaKV over those), stored in the model's dtype. Not supported (ValueError before any work): H2O's
+PyramidKV, ChunkKV, AdaKV over those), stored in the model's dtype. Not supported (ValueError before any work): H2O's
 accumulated attention, decode-time eviction (``when="always"``), per-chunk compression (``when="chunks"``, the
 ring prefill is one pass) and quantized or lower-precision KV storage.
 """
@@ -59,7 +59,7 @@ def ring_spec(kv_policy: object, dtype: torch.dtype) -> KVSpec:
         if p.needs_attn_sum:
             raise ValueError(
                 f"{p.name} scores with attention accumulated over every query, which is not "
-                "supported with world_size > 1 yet: use StreamingLLM, SnapKV, PyramidKV or AdaKV"
+                "supported with world_size > 1 yet: use StreamingLLM, SnapKV, PyramidKV, ChunkKV or AdaKV"
             )
         scorer_of(p)
     return kv_policy

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 
 from engine.kv.adakv import AdaKV
+from engine.kv.chunkkv import ChunkKV
 from engine.kv.policy import Policy, ScoreInputs
 from engine.kv.snapkv import SnapKV
 from engine.kv.streaming import StreamingLLM
@@ -88,6 +89,11 @@ def _snapkv(policy: Policy, inp: ShardScoreInputs) -> torch.Tensor:
     return policy.pool(window_votes(inp))
 
 
+def _chunkkv(policy: Policy, inp: ShardScoreInputs) -> torch.Tensor:
+    assert isinstance(policy, ChunkKV)
+    return policy.chunked(window_votes(inp))  # chunks span ranks: summed over the global vote vector
+
+
 def _adakv(policy: Policy, inp: ShardScoreInputs) -> torch.Tensor:
     assert isinstance(policy, AdaKV)
     return global_scores(policy.inner, inp)
@@ -96,6 +102,7 @@ def _adakv(policy: Policy, inp: ShardScoreInputs) -> torch.Tensor:
 RING_SCORERS: dict[Callable[..., Any], Callable[[Policy, ShardScoreInputs], torch.Tensor]] = {
     StreamingLLM.score: _positional,
     SnapKV.score: _snapkv,
+    ChunkKV.score: _chunkkv,
     AdaKV.score: _adakv,
 }
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from engine.kv import AdaKV, KVCache, KVSpec, PyramidKV, SnapKV, StreamingLLM
+from engine.kv import AdaKV, ChunkKV, KVCache, KVSpec, PyramidKV, SnapKV, StreamingLLM
 from engine.model import Transformer
 from tests.tiny import loud_tiny_model
 
@@ -19,6 +19,7 @@ CASES: dict[str, tuple[str, KVSpec]] = {
     "snapkv_ratio": ("p29", KVSpec(SnapKV(ratio=3.0, window=8, kernel=5))),
     "pyramidkv": ("p37", KVSpec(PyramidKV(budget=12, window=4, kernel=3))),
     "adakv": ("p29", KVSpec(AdaKV(inner=SnapKV(budget=9, window=6, kernel=1)))),
+    "chunkkv": ("p37", KVSpec(ChunkKV(budget=14, window=4, chunk=5))),  # chunks that straddle zigzag shards
     "full_budget": ("p37", KVSpec(SnapKV(budget=1000, window=8))),
     "streaming_full": ("p29", KVSpec(StreamingLLM(budget=29))),
     "no_policy": ("p37", KVSpec()),
