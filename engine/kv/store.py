@@ -61,8 +61,9 @@ class PlainStore:
 class QuantStore:
     """Quantized codes and fp16 scales for the older tokens, the newest ``< residual + group`` in full precision.
 
-    Quantizing happens when tokens are stored; reading dequantizes the layer into the compute dtype (on CPU there
-    is no fused dequantize-attention kernel, so the read materializes the layer once per step).
+    Quantizing happens when tokens are stored; reading dequantizes the layer into the compute dtype (the eager
+    path materializes the layer once per step). Int8 per-token storage also decodes with static shapes: the CUDA
+    graph's kernels quantize into and read from these buffers directly (``static_int8``, engine/decode_kernel.py).
     """
 
     def __init__(self, n_layers: int, batch: int, n_kv: int, capacity: int, head_dim: int, fmt: QuantFormat,
