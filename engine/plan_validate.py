@@ -147,14 +147,18 @@ def validate(results_dir: Path, gpu: str = "h200", calib: dict[str, Any] | None 
     skipped: Skips = []
     for path in sorted(results_dir.glob("*.json")):
         data = json.loads(path.read_text())
-        if path.name in readers:
-            got, why = readers[path.name](path, rates)
-        elif path.name.startswith("kv_") and "rows" in data:
-            got, why = (kv_domain if "domain_items" in data else kv_quality)(path, rates, calib)
-            if data.get("device") != "cuda":
-                why = [*why, {"source": path.name, "why": "CPU times: the calibration has GPU rates only"}]
-        else:
-            got, why = [], [{"source": path.name, "why": "no model + context + GPU time or KV bytes"}]
+        try:
+            if path.name in readers:
+                got, why = readers[path.name](path, rates)
+            elif path.name.startswith("kv_") and "rows" in data:
+                got, why = (kv_domain if "domain_items" in data else kv_quality)(path, rates, calib)
+                if data.get("device") != "cuda":
+                    why = [*why, {"source": path.name, "why": "CPU times: the calibration has GPU rates only"}]
+            else:
+                got, why = [], [{"source": path.name, "why": "no model + context + GPU time or KV bytes"}]
+        except (KeyError, TypeError, ValueError, IndexError, StopIteration) as exc:  # another shape: reported
+            got, why = [], [{"source": path.name, "why": f"not in a shape the planner reads ({type(exc).__name__}: "
+                                                         f"{exc})"}]
         rows += got
         skipped += why
     rows += _notes(calib, rates)

@@ -8,6 +8,12 @@ Runs in its own venv (kvpress 0.5.5 pins transformers < 5.3), never imported by 
 Like kvpress's pipeline, the context is prefilled under the press (compressed) and the question is then
 prefilled against the compressed cache with its true positions (question outside the compressed part); with
 ``--inside`` the question is prefilled under the press too. Same SmolLM2 GGUF weights via ``gguf_file=``.
+
+Domain lookups (eval/kv_domain.py items) with the tuned model: the adapter merged by peft and YaRN set as in
+training (eval/tuning/device_train.py ``yarn``), question inside, scored by ``eval.tuning.targets.is_correct``::
+
+    .venv/bin/python -m eval.kv_peer --dump-domain items.json 2048 12
+    PYTHONPATH=. .venv-peers/bin/python eval/kv_peer.py --domain items.json out.json engine/adapters/smollm2-orders
 """
 
 from __future__ import annotations
@@ -112,8 +118,66 @@ def _summary(rows: dict[tuple[str, float], dict[str, Any]]) -> list[dict[str, An
             for row in rows.values()]
 
 
+def domain(items_path: str, out_path: str, adapter: str, ratio: float = 4.0) -> None:
+    """kvpress SnapKV / StreamingLLM at ``ratio`` on dumped domain items, the tuned model, question inside."""
+    import torch
+    from kvpress import SnapKVPress, StreamingLLMPress
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    from eval.tuning.device_train import yarn
+    from eval.tuning.targets import is_correct
+
+    torch.set_num_threads(1)
+    items = json.loads(Path(items_path).read_text())
+    manifest = json.loads((Path(adapter) / "manifest.json").read_text())
+    rope = manifest["rope_parameters"]
+    model = _model()
+    yarn(model, float(rope["factor"]), int(rope["original_max_position_embeddings"]))
+    model = PeftModel.from_pretrained(model, adapter).merge_and_unload().eval()
+    tok = AutoTokenizer.from_pretrained(str(_gguf().parent), gguf_file=_gguf().name)
+    configs = [("full", 1.0, None), ("snapkv", ratio, SnapKVPress(compression_ratio=1 - 1 / ratio)),
+               ("streamingllm", ratio, StreamingLLMPress(compression_ratio=1 - 1 / ratio))]
+    rows: dict[tuple[str, float], dict[str, Any]] = {}
+    for it in items:
+        full_text = ""
+        for name, r, press in configs:
+            ids, secs = _answer(model, press, it["context"], it["question"], True, 36)
+            end = tok.convert_tokens_to_ids("<|im_end|>")
+            text = str(tok.decode(ids[:ids.index(end)] if end in ids else ids, skip_special_tokens=True))
+            full_text = text if press is None else full_text
+            row = rows.setdefault((name, r), {"system": "kvpress", "task": "domain", "question": "inside",
+                                              "policy": name, "ratio": r, "kv_dtype": "model", "model": "tuned",
+                                              "correct": [], "agree": [], "seconds": [], "by": {}})
+            ok = is_correct(text, it["accept"], it["match"], it["type"])
+            row["correct"].append(ok)
+            row["agree"].append(" ".join(text.split()).lower() == " ".join(full_text.split()).lower())
+            row["seconds"].append(secs)
+            cell = f"{it['budget']}@{round(it['depth'], 1)}"
+            row["by"].setdefault(cell, []).append(float(ok))
+            print(name, r, it["qid"], it["placement"], repr(text[:80]), ok, f"{secs:.1f}s", flush=True)
+        out = _summary(rows)
+        for row_out, row in zip(out, rows.values(), strict=True):
+            row_out["correct_by_len_depth"] = {k: sum(v) / len(v) for k, v in row["by"].items()}
+            row_out["note"] = ("kvpress 0.5.5, transformers eager attention, fp32, CPU 1 thread; SmolLM2 GGUF + the "
+                               "domain adapter merged (peft), YaRN as trained; question inside (prefilled under "
+                               "the press)")
+        Path(out_path).write_text(json.dumps({"rows": out}, indent=1) + "\n")  # after each item
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "--dump":
+    if sys.argv[1] == "--dump-domain":
+        from engine.tokenizer import load_tokenizer
+        from eval.kv_domain import domain_items
+
+        budget, n = int(sys.argv[3]), int(sys.argv[4])
+        dumped = [{"context": d.context, "question": d.question, "accept": list(d.accept), "match": d.match,
+                   "type": d.qtype, "qid": d.qid, "placement": d.placement, "depth": d.depth, "budget": d.budget,
+                   "n_tokens": d.n_tokens} for d in domain_items(load_tokenizer(), n, budget)]
+        Path(sys.argv[2]).write_text(json.dumps(dumped))
+    elif sys.argv[1] == "--domain":
+        domain(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "--dump":
         from engine.tokenizer import load_tokenizer
         from eval.kv_tasks import needles, to_json
 

@@ -76,3 +76,10 @@ def test_validate_flags_a_wrong_measurement(tmp_path: Path) -> None:
 def test_missing_results_dir_raises(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not found"):
         validate(tmp_path / "nope")
+
+
+def test_a_results_file_in_another_shape_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    (tmp_path / "kv_peer_rows.json").write_text(json.dumps({"rows": [{"system": "kvpress", "policy": "snapkv"}]}))
+    out = validate(tmp_path)
+    assert out["rows"] == [] or all(r["source"] != "kv_peer_rows.json" for r in out["rows"])
+    assert any(s["source"] == "kv_peer_rows.json" and "not in a shape" in s["why"] for s in out["skipped"])
