@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -86,26 +86,8 @@ def rates_for(gpu: str, calib: dict[str, Any] | None = None) -> Rates:
         raise ValueError(f"unknown gpu {gpu!r}: choose one of {', '.join(gpus)} (or add it to engine/calibration.json)")
     g = gpus[gpu]
     table = tuple(sorted((int(k), float(v)) for k, v in g["attn_flops_by_len"].items()))
-    return Rates(
-        gpu,
-        float(g["memory_bytes"]),
-        float(g["usable_fraction"]),
-        float(g["matmul_flops"]),
-        table,
-        float(g["ring_attn_flops_per_gpu"]),
-        float(g["ring_overlap"]),
-        float(g["hbm_bytes_per_s"]),
-        float(g["kv_read_bytes_per_s"]),
-        float(g["step_overhead_s_per_layer"]),
-        float(g["step_overhead_math_s_per_layer"]),
-        float(g["h2o_step_s_per_layer"]),
-        float(g["quant_step_s_per_layer"]),
-        float(g["hf_generate_s_per_layer"]),
-        float(g["graph_step_s_per_layer"]),
-        float(g["graph_kv_read_bytes_per_s"]),
-        float(g["graph_int8_kv_read_bytes_per_s"]),
-        float(g["collective_s_per_hop"]),
-    )
+    scalars = {f.name: float(g[f.name]) for f in fields(Rates) if f.name not in ("gpu", "attn_flops_by_len")}
+    return Rates(gpu=gpu, attn_flops_by_len=table, **scalars)
 
 
 def resolve_model(model: str) -> ModelConfig:

@@ -136,6 +136,7 @@ def domain(items_path: str, out_path: str, adapter: str, ratio: float = 4.0) -> 
     yarn(model, float(rope["factor"]), int(rope["original_max_position_embeddings"]))
     model = PeftModel.from_pretrained(model, adapter).merge_and_unload().eval()
     tok = AutoTokenizer.from_pretrained(str(_gguf().parent), gguf_file=_gguf().name)
+    end = tok.convert_tokens_to_ids("<|im_end|>")  # the answer stops there, as the engine stops at EOS
     configs = [("full", 1.0, None), ("snapkv", ratio, SnapKVPress(compression_ratio=1 - 1 / ratio)),
                ("streamingllm", ratio, StreamingLLMPress(compression_ratio=1 - 1 / ratio))]
     rows: dict[tuple[str, float], dict[str, Any]] = {}
@@ -143,7 +144,6 @@ def domain(items_path: str, out_path: str, adapter: str, ratio: float = 4.0) -> 
         full_text = ""
         for name, r, press in configs:
             ids, secs = _answer(model, press, it["context"], it["question"], True, 36)
-            end = tok.convert_tokens_to_ids("<|im_end|>")
             text = str(tok.decode(ids[:ids.index(end)] if end in ids else ids, skip_special_tokens=True))
             full_text = text if press is None else full_text
             row = rows.setdefault((name, r), {"system": "kvpress", "task": "domain", "question": "inside",
