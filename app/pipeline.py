@@ -14,7 +14,9 @@ from packing.verify import answer_with_verification, timeline
 
 Mode = Literal["hybrid", "long_context", "retrieval_only"]
 MODES: tuple[str, ...] = ("hybrid", "long_context", "retrieval_only")
-ENTITIES: tuple[str, ...] = tuple(c.name for c in CARRIERS) + tuple(fc.code for fc in FULFILLMENT_CENTERS)
+# carriers by name or code (the records name them by code), fulfillment centers by code
+ENTITIES: tuple[str, ...] = (tuple(f"{c.name}|{c.code}" for c in CARRIERS)
+                              + tuple(fc.code for fc in FULFILLMENT_CENTERS))
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ def extract_claims(text: str, entities: Sequence[str] = ()) -> list[Claim]:
         An answer, or evidence to check answers against.
     entities
         Names to recognise as claims as well (carrier names, fulfillment centers); matched case-insensitively on
-        word boundaries.
+        word boundaries. ``"Skyline Express|SKX"`` also reads the code ``SKX`` (case-sensitive: codes are upper
+        case, and ``TAX`` must not match "tax") as the claim ``skyline express``: records name carriers by code.
     """
     return list(_extract(text, tuple(entities)))
 
@@ -131,9 +132,13 @@ def _extract(text: str, entities: tuple[str, ...]) -> tuple[Claim, ...]:
         add(m, "amount", _amount(m.group(1), m.group(2)))
     for m in AMOUNT_SUFFIX_RE.finditer(text):
         add(m, "amount", _amount(m.group(1), m.group(2)))
-    for name in sorted({e for e in entities if e.strip()}, key=len, reverse=True):
+    for entry in sorted({e for e in entities if e.strip()}, key=len, reverse=True):
+        name, *aliases = (x.strip() for x in entry.split("|"))
         for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", text, re.I):
             add(m, "entity", name.lower())
+        for alias in filter(None, aliases):
+            for m in re.finditer(r"(?<!\w)" + re.escape(alias) + r"(?!\w)", text):
+                add(m, "entity", name.lower())
     for m in YEAR_ORDERS_RE.finditer(text):  # overlaps the order ids on purpose: a second, relational claim
         for o in ORDER_ID_RE.finditer(m.group(2)):
             found.append((m.start(2) + o.start(), Claim("order_year", f"#{o.group(1)} in {m.group(1)}",

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from ingest.domain import CARRIERS
 from packing.prompt import NOT_FOUND
 
 _DATE = re.compile(r"\b(20\d{2})-(\d{2})-(\d{2})\b")
@@ -71,13 +72,11 @@ def target_answer(q: Mapping[str, Any], gold: Mapping[str, str]) -> str:
         lab_ref = cite([lab for lab, t in gold.items() if "Refund of" in t and str(ref) in t]) or every
         return (f"The return of order {oid} was received on {rec} {lab_rec} and the refund was issued on {ref} "
                 f"{lab_ref}; {_days_arith(rec, ref)}.")
-    if kind in ("cross_order", "aggregation"):
-        orders = accept if kind == "cross_order" else [m.group(0) for m in map(_ORDER.search, q["evidence"]) if m]
-        parts = [f"{o} {cite(_label_of(o, gold))}" for o in orders]
-        listed = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts)
-        if kind == "cross_order":
-            return f"The orders were {listed}."
-        return f"The shipments held were {listed}: {accept[0]} shipments."
+    if kind == "cross_order":
+        return _cross_order(str(q["question"]), accept, gold)
+    if kind == "aggregation":
+        orders = [m.group(0) for m in map(_ORDER.search, q["evidence"]) if m]
+        return f"The shipments held were {_listed(orders, gold)}: {accept[0]} shipments."
     if kind == "policy_version":
         head = str(q["evidence"][0]).lstrip("# ")  # "POL-RETURNS v2 — effective 2018-04-01"
         label, _, eff = head.partition(" — effective ")
@@ -87,6 +86,38 @@ def target_answer(q: Mapping[str, Any], gold: Mapping[str, str]) -> str:
     if kind in ("cause", "paraphrase"):
         return _with_labels(str(q["answer"]), gold, every)
     raise ValueError(f"no target for question type {kind!r}")
+
+
+def _listed(orders: Sequence[str], gold: Mapping[str, str]) -> str:
+    """``#1 [E2], #2 [E5] and #3 [E9]``: each order with the labels of the records that name it."""
+    parts = [f"{o} {cite(_label_of(o, gold))}" for o in orders]
+    return ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts)
+
+
+def _cross_order(question: str, orders: Sequence[str], gold: Mapping[str, str]) -> str:
+    """The filter spelled out, then the matches in prompt order (a left-to-right scan, not the generator's order).
+
+    ``Kestrel Logistics scans as KST. The KST records of 2017 with EX-83 are orders #62929 [E1], #73876 [E2] and
+    #27126 [E19].`` The records name the carrier by its code only, so a 135M model that writes the code first has
+    it in view while it scans; listing in the generator's (date) order taught it to pick any EX-83 record.
+    """
+    m = re.search(r"shipped with (.+?) in (\d{4}) recorded exception (EX-\d+)", question)
+    if not m:
+        raise ValueError(f"unexpected cross_order question {question!r}")
+    name, year, code = m.groups()
+    carrier = next((c.code for c in CARRIERS if c.name == name), None)
+    if carrier is None:
+        raise ValueError(f"unknown carrier {name!r} in {question!r}")
+
+    def first_label(o: str) -> int:
+        labels = _label_of(o, gold)
+        if not labels:
+            raise ValueError(f"order {o} is in none of the gold records")
+        return min(int(x[1:]) for x in labels)
+
+    in_prompt_order = sorted(orders, key=first_label)
+    return (f"{name} scans as {carrier}. The {carrier} records of {year} with {code} are orders "
+            f"{_listed(in_prompt_order, gold)}.")
 
 
 def _with_labels(answer: str, gold: Mapping[str, str], every: str) -> str:

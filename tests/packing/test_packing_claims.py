@@ -59,3 +59,9 @@ def test_bare_csv_amount_supports_a_dollar_claim_but_not_another_amount() -> Non
     wrong = [c for c in extract_claims("Declared value: $409.99 [E1].") if c.kind == "amount"]
     assert right and idx.supports(right[0])
     assert wrong and not idx.supports(wrong[0])
+
+
+def test_packing_claims_read_an_entity_code_as_its_name():
+    entities = ["Skyline Express|SKX", "TransAtlas Freight|TAX"]
+    assert _kv("SKX scanned it; Skyline Express again; tax paid", entities) == [
+        ("entity", "skyline express"), ("entity", "skyline express")]

@@ -202,3 +202,14 @@ def test_answer_with_verification_returns_the_supported_part_before_the_timeline
                                    lambda prompt: bad)
     assert out.verified and out.partial and not out.fallback
     assert out.answer.startswith("Delayed by EX-77.") and "Left out" in out.answer
+
+
+def test_a_carrier_named_in_the_answer_is_supported_by_its_code_in_the_records() -> None:
+    """Scans name carriers by code; "Skyline Express recorded EX-77" cites a scan that says "SKX ... EX-77"."""
+    entities = ["Skyline Express|SKX", "TransAtlas Freight|TAX"]
+    scan = ["2021-03-02T07:29:03Z SKX SKX1942057368 #48291 LEJ1 EXCEPTION EX-77 SEAL_BREACH_REVIEW"]
+    assert verify("Skyline Express recorded EX-77 on order #48291 [E1].", scan, entities).verified
+    v = verify("TransAtlas Freight recorded EX-77 on order #48291 [E1].", scan, entities)
+    assert not v.verified and [c.value for c in v.unsupported] == ["transatlas freight"]
+    # codes match case-sensitively: "tax" in prose is not TransAtlas Freight
+    assert verify("The refund of order #48291 included tax [E1].", scan, entities).verified

@@ -159,3 +159,16 @@ def test_spread_moves_the_gold_off_the_first_record(tmp_path: Path) -> None:
     assert first_share(1.0) < first_share(0.0)
     with pytest.raises(ValueError, match="spread"):
         TuneDataConfig(spread=1.5)
+
+
+def test_cross_order_target_names_the_carrier_code_and_scans_in_prompt_order() -> None:
+    q = {"type": "cross_order", "question": "Which orders shipped with Kestrel Logistics in 2017 recorded exception "
+         "EX-83 (SCAN_GAP_LOST)?", "accept": ["#62929", "#27126", "#73876"]}
+    gold = {"E1": "2017-07-03 KST KST1 #62929 HUB-DUB EXCEPTION EX-83", "E19": "2017-08-05 KST KST2 #27126 EX-83",
+            "E2": "2017-09-09 KST KST3 #73876 HUB-MAD EXCEPTION EX-83"}
+    t = target_answer(q, gold)
+    assert t == ("Kestrel Logistics scans as KST. The KST records of 2017 with EX-83 are orders #62929 [E1], "
+                 "#73876 [E2] and #27126 [E19].")
+    assert is_correct(t, q["accept"], "all", "cross_order")
+    with pytest.raises(ValueError, match="none of the gold"):
+        target_answer(q, {"E1": gold["E1"]})
