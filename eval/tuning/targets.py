@@ -99,7 +99,8 @@ def _cross_order(question: str, orders: Sequence[str], gold: Mapping[str, str]) 
 
     ``Kestrel Logistics scans as KST. The KST records of 2017 with EX-83 are orders #62929 [E1], #73876 [E2] and
     #27126 [E19].`` The records name the carrier by its code only, so a 135M model that writes the code first has
-    it in view while it scans; listing in the generator's (date) order taught it to pick any EX-83 record.
+    it in view while it scans. Trained on the generator's (date) order instead, it listed EX-83 records of other
+    carriers and years (cross-order 0.50 at 4K against 0.75 now, `eval/results/domain_gpu.json`).
     """
     m = re.search(r"shipped with (.+?) in (\d{4}) recorded exception (EX-\d+)", question)
     if not m:
