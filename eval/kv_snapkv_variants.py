@@ -24,6 +24,7 @@ from engine.llm import LLM
 from eval import kv, kv_domain
 
 
+# one subclass per setting: the eval keys its rows by policy name, so each variant needs its own
 @dataclass
 class SnapKVWindow48(SnapKV):
     window: int = 48

@@ -80,12 +80,17 @@ def verify(
     unknown = [lab for lab in cited if lab not in texts]
     pool = [texts[lab] for lab in known] if known else list(texts.values())
     index, free = ClaimIndex(pool, entities), ClaimIndex([given], entities)
-    claims = extract_claims(answer, entities) + _asked_year_orders(answer, given)
+    claims = _claims(answer, entities, given)
     unsupported = [c for c in claims if not index.supports(c) and not free.supports(c)]
     return Verification(bool(known) and not unsupported and not unknown, claims, unsupported, known, unknown)
 
 
 _WHICH_ORDERS_IN_YEAR = re.compile(r"\bwhich orders\b.*\bin ((?:19|20)\d{2})\b", re.I)
+
+
+def _claims(answer: str, entities: Sequence[str], question: str) -> list[Claim]:
+    """Every claim ``verify`` checks in ``answer``: its own, plus the orders it lists for the question's year."""
+    return extract_claims(answer, entities) + _asked_year_orders(answer, question)
 
 
 def _asked_year_orders(answer: str, question: str) -> list[Claim]:
@@ -179,8 +184,7 @@ def supported_part(answer: str, v: Verification, evidence: Packed | Mapping[str,
     clauses = [c.strip() for c in re.split(r"(?<=[.;])\s+", body) if c.strip()]
 
     def claims_of(clause: str) -> set[tuple[str, str]]:
-        found = extract_claims(clause, entities) + _asked_year_orders(clause, given)
-        return {(c.kind, c.value) for c in found}
+        return {(c.kind, c.value) for c in _claims(clause, entities, given)}
 
     kept = [c for c in clauses if not claims_of(c) & bad]
     if not kept or len(kept) == len(clauses) or not any(claims_of(c) for c in kept):
