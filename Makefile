@@ -30,7 +30,7 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy app ingest retrieval packing engine eval
+	$(BIN)/mypy app corpus ingest retrieval packing engine planner eval
 
 bench: $(STAMP)
 	$(BIN)/longhaul bench engine --json

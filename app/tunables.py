@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from app.settings import Settings
+from app.core.settings import Settings
 
 DEFAULTS: dict[str, Any] = {
     "retrieval_workers": 4,  # threads answering retrieval-only questions

@@ -12,13 +12,13 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from app.admission import QueueFull
 from app.api.deps import AgentKey, StateDep
 from app.api.problems import COMMON, CONFLICT, Responses
 from app.api.schemas import AskRequest, AskResponse
 from app.api.state import AppState
-from app.ingest_job import index_root
-from app.pipeline import AskOptions
+from app.services.admission import QueueFull
+from app.services.answers import AskOptions
+from app.services.ingest import index_root
 from retrieval.index import live_version
 
 router = APIRouter(prefix="/v1", tags=["ask"])

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.state import AppState
-from app.security import ApiKey, authenticate
+from app.services.keys import ApiKey, authenticate
 
 bearer = HTTPBearer(auto_error=False, description="An API key from `longhaul keys create`")
 

@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from app.api.deps import AdminKey, AgentKey, StateDep
 from app.api.problems import COMMON, NOT_FOUND
 from app.api.schemas import DocumentIn, DocumentOut, IngestOut
-from app.documents import check_doc_id
-from app.ingest_job import IngestReport
+from app.services.documents import check_doc_id
+from app.services.ingest import IngestReport
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 DocId = Path(min_length=1, max_length=500, description="the document id (a relative path)")

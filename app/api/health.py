@@ -10,7 +10,7 @@ from sqlalchemy import text
 from app.api.deps import StateDep
 from app.api.problems import UNAVAILABLE, problem_response
 from app.api.schemas import Health
-from app.db import get_engine
+from app.core.db import get_engine
 
 router = APIRouter(tags=["health"])
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from app import jobs as J
 from app.api.deps import AgentKey, StateDep
 from app.api.problems import COMMON, NOT_FOUND, UNAVAILABLE, Responses
 from app.api.schemas import JobOut, ReconcileIn
 from app.api.state import AppState
+from app.services import jobs as J
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 RESULTS_DOC: Responses = {200: {"description": "one line per item, in order",

@@ -17,8 +17,8 @@ from app.api import admin, ask, documents, health, jobs
 from app.api.problems import install as install_problems
 from app.api.problems import problem_response
 from app.api.state import AppState, build_state
-from app.logs import request_id
-from app.settings import Settings, get_settings
+from app.core.logs import request_id
+from app.core.settings import Settings, get_settings
 from app.tunables import option
 
 log = logging.getLogger("app.api")

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.logs import request_id
+from app.core.logs import request_id
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"

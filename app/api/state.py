@@ -6,15 +6,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.admission import EngineQueue
-from app.batching import BatchingEmbedder
-from app.cache import AnswerCache
-from app.documents import DocumentStore
-from app.job_runners import CeleryRunner, InProcessRunner, pipeline_ask
-from app.metrics import Metrics
-from app.pipeline import Pipeline
-from app.security import RateLimiter
-from app.settings import Settings
+from app.core.metrics import Metrics
+from app.core.settings import Settings
+from app.services.admission import EngineQueue
+from app.services.answers import Pipeline
+from app.services.batching import BatchingEmbedder
+from app.services.cache import AnswerCache
+from app.services.documents import DocumentStore
+from app.services.job_runners import CeleryRunner, InProcessRunner, pipeline_ask
+from app.services.keys import RateLimiter
 from app.tunables import option
 
 
@@ -52,7 +52,7 @@ class AppState:
 
 
 def build_state(settings: Settings, pipeline: Pipeline | None = None, embedder: Any = None) -> AppState:
-    from app.retrievers import get_retriever
+    from app.services.retrievers import get_retriever
     from retrieval.embed import Embedder
 
     metrics = Metrics()

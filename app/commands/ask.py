@@ -52,8 +52,8 @@ def register(cli: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="The answer as JSON, last line.")] = False,
     ) -> None:
         """Answer QUESTION from the tenant's history, citing the evidence; unverifiable answers say so."""
-        from app.pipeline import AskOptions, Pipeline
-        from app.settings import get_settings
+        from app.core.settings import get_settings
+        from app.services.answers import AskOptions, Pipeline
 
         opts = AskOptions(mode=mode, budget=budget, k=k, max_new_tokens=max_new_tokens, rerank=rerank, kv=kv)
         result = Pipeline(get_settings()).ask(question, tenant, opts).to_json()

@@ -24,7 +24,7 @@ def register(bench: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from eval.bench_engine import run
+        from eval.bench.engine import run
 
         try:
             ctx = tuple(int(c) for c in contexts.split(",") if c.strip())

@@ -32,9 +32,9 @@ def register(bench: typer.Typer) -> None:
         import torch
         from rich.console import Console
 
-        from app.ingest_job import index_root, ingest_directory
-        from app.settings import Settings
-        from eval import bench_retrieval
+        from app.core.settings import Settings
+        from app.services.ingest import index_root, ingest_directory
+        from eval.bench import retrieval as bench_retrieval
         from retrieval.embed import Embedder
         from retrieval.retriever import Retriever
 
@@ -45,8 +45,8 @@ def register(bench: typer.Typer) -> None:
             corpus = work_dir / f"corpus_{tokens}_{seed}"
             if not (corpus / "questions.jsonl").exists():
                 from app.commands.generate import token_counter
-                from eval.corpus import CorpusConfig, generate_corpus
-                from eval.corpus.writer import prepare_output
+                from corpus import CorpusConfig, generate_corpus
+                from corpus.writer import prepare_output
 
                 prepare_output(corpus)
                 generate_corpus(

@@ -27,14 +27,14 @@ def register(bench: typer.Typer) -> None:
     ) -> None:
         """Ring attention vs single-device attention: max abs diff (cpu) or efficiency and TFLOP/s (cuda)."""
         if device == "cpu":
-            from eval.bench_ring import cpu_exactness
+            from eval.bench.ring import cpu_exactness
 
             res = cpu_exactness(tuple(int(w) for w in world_sizes.split(",")), length)
         elif device == "cuda":
             torchrun = shutil.which("torchrun")
             if torchrun is None:
                 raise ValueError("torchrun is not on PATH: install torch with distributed support")
-            cmd = [torchrun, f"--nproc-per-node={gpus}", "-m", "eval.bench_ring", "gpu", "--lengths", lengths,
+            cmd = [torchrun, f"--nproc-per-node={gpus}", "-m", "eval.bench.ring", "gpu", "--lengths", lengths,
                    "--model-lengths", model_lengths, "--out", out]
             proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "NCCL_NVLS_ENABLE": "0"})
             if proc.returncode != 0:

@@ -25,9 +25,9 @@ def _free_port() -> int:
 
 def _prepare(work_dir: Path, tokens: int, tenant: str) -> tuple[Path, list[str]]:
     """Generate and ingest the corpus once (reused on later runs); returns the data dir and the questions."""
-    from app.documents import DocumentStore, docs_dir
-    from app.settings import Settings
-    from eval.corpus import CorpusConfig, generate_corpus
+    from app.core.settings import Settings
+    from app.services.documents import DocumentStore, docs_dir
+    from corpus import CorpusConfig, generate_corpus
 
     corpus = work_dir / f"corpus_{tokens}"
     if not (corpus / "questions.jsonl").exists():
@@ -59,7 +59,7 @@ def register(bench: typer.Typer) -> None:
         """Requests/s, p50/p99, 5xx, 429s and lost requests per mode x concurrency."""
         from rich.console import Console
 
-        from eval import bench_service
+        from eval.bench import service as bench_service
 
         console = Console(stderr=True)
         proc = None
@@ -67,8 +67,8 @@ def register(bench: typer.Typer) -> None:
         data_dir, questions = _prepare(work_dir, tokens, tenant)
         try:
             if url is None:
-                from app.security import create_key
-                from app.settings import Settings
+                from app.core.settings import Settings
+                from app.services.keys import create_key
 
                 key, _ = create_key(Settings(data_dir=data_dir), tenant, ["agent"], name="bench")
                 port = _free_port()

@@ -16,7 +16,7 @@ def _sample(settings: Any, tenant: str, tokens: int, seed: int) -> tuple[Path, d
     from rich.console import Console
 
     from app.commands.generate import token_counter
-    from eval.corpus import CorpusConfig, generate_corpus
+    from corpus import CorpusConfig, generate_corpus
 
     out = settings.data_dir / "samples" / f"{tenant}-{tokens}-{seed}"
     if (out / "stats.json").exists():
@@ -32,7 +32,7 @@ def _ingest(settings: Any, docs: Path, tenant: str) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from app.ingest_job import ingest_directory
+    from app.services.ingest import ingest_directory
 
     console = Console()
     with Progress(TextColumn("2/3 {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -63,9 +63,9 @@ def register(cli: typer.Typer) -> None:
         from rich.console import Console
 
         from app.commands.ask import print_report
-        from app.pipeline import AskOptions, Pipeline
-        from app.settings import get_settings
-        from eval.corpus import CANONICAL_QUESTION
+        from app.core.settings import get_settings
+        from app.services.answers import AskOptions, Pipeline
+        from corpus import CANONICAL_QUESTION
 
         settings = get_settings()
         out, stats = _sample(settings, tenant, tokens, seed)

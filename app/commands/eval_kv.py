@@ -51,7 +51,7 @@ def register(eval_group: typer.Typer) -> None:
         policies: str = typer.Option("streamingllm,h2o,snapkv,pyramidkv,adakv", help="policies to run"),
         dtypes: str = typer.Option("bf16,int8,int8-channel,fp8,int4", help="KV dtypes (full cache)"),
         configs: str = typer.Option("", help="explicit configurations, e.g. snapkv@4,snapkv@4/outside,int8 "
-                                    "(default: passkey the policies x ratios grid, domain eval/kv_domain.CONFIGS)"),
+                                    "(default: passkey the policies x ratios grid, domain eval/kv/domain.CONFIGS)"),
         domain_n: int = typer.Option(12, help="domain lookups per budget"),
         domain_budgets: str = typer.Option("2048", help="packed-prompt budgets of the domain lookups"),
         domain_placements: str = typer.Option("pipeline,0.5,0.9", help="gold placement per item, cycled: "
@@ -61,7 +61,7 @@ def register(eval_group: typer.Typer) -> None:
         threads: int = typer.Option(2, help="torch threads"),
         compute_dtype: str = typer.Option("auto", help="fp32 or bf16 (auto: fp32 on CPU, bf16 on CUDA)"),
         backend: str = typer.Option("auto", help="attention backend (math runs fp32 on CUDA)"),
-        peers: str = typer.Option("", help="JSON file of kvpress rows (eval/kv_peer.py) to put beside ours"),
+        peers: str = typer.Option("", help="JSON file of kvpress rows (eval/kv/peer.py) to put beside ours"),
         notes: str = typer.Option("", help="free text recorded in the results file (what was cut, and why)"),
         out: str = typer.Option("eval/results/kv_cpu.json", help="results file ('' = do not write)"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object on the last line"),
@@ -76,8 +76,9 @@ def register(eval_group: typer.Typer) -> None:
 
         from engine.kv import FORMATS, PLAIN_DTYPES, POLICIES
         from engine.llm import LLM
-        from eval import kv as kv_eval
-        from eval import kv_domain, kv_report
+        from eval.kv import domain as kv_domain
+        from eval.kv import report as kv_report
+        from eval.kv import sweep as kv_eval
 
         task_list, models = parse_tasks(tasks), parse_models(model)
         pols = tuple(p for p in policies.split(",") if p)

@@ -37,11 +37,11 @@ def register(evals: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from app.settings import get_settings
+        from app.core.settings import get_settings
+        from corpus import CorpusConfig, generate_corpus
         from engine.llm import LLM
-        from eval.corpus import CorpusConfig, generate_corpus
-        from eval.litm import litm_sweep, plot_litm
-        from eval.litm_items import litm_items
+        from eval.litm.items import litm_items
+        from eval.litm.sweep import litm_sweep, plot_litm
 
         console = Console(stderr=True)
         load_before, t0 = os.getloadavg(), time.perf_counter()

@@ -36,10 +36,10 @@ def register(evals: typer.Typer) -> None:
         """Retrieval + packing recall, verifier flag rates, and end-to-end accuracy of `longhaul ask`."""
         import torch
 
-        from app.pipeline import ENTITIES, AskOptions, Pipeline, constraints_of
-        from app.settings import get_settings
+        from app.core.settings import get_settings
+        from app.services.answers import ENTITIES, AskOptions, Pipeline, constraints_of
         from engine.tokenizer import load_tokenizer
-        from eval.pipeline_eval import pick_per_type, score_answers, score_gold_recall, score_verification
+        from eval.pipeline.run import pick_per_type, score_answers, score_gold_recall, score_verification
         from packing.packer import pack
         from packing.verify import verify
 

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def token_counter(kind: str) -> tuple[Callable[[list[str]], int], str]:
     """``tokenizer``: the SmolLM2 tokenizer (exact); ``estimate``: characters / 2 (no model package needed)."""
-    from eval.corpus import estimate_tokens
+    from corpus import estimate_tokens
 
     if kind == "estimate":
         return estimate_tokens, "estimate (chars/2)"
@@ -47,8 +47,8 @@ def register(cli: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from eval.corpus import CorpusConfig, generate_corpus
-        from eval.corpus.writer import prepare_output
+        from corpus import CorpusConfig, generate_corpus
+        from corpus.writer import prepare_output
 
         cfg = CorpusConfig(tenant=tenant, tokens=tokens, seed=seed, depth=depth,
                            questions_per_type=questions_per_type)

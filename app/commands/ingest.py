@@ -21,8 +21,8 @@ def register(cli: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-        from app.ingest_job import ingest_directory
-        from app.settings import get_settings
+        from app.core.settings import get_settings
+        from app.services.ingest import ingest_directory
         from ingest.chunker import ChunkConfig
 
         if not directory.is_dir():

@@ -19,8 +19,8 @@ def create(
     json_out: Annotated[bool, typer.Option("--json", help="JSON on the last line.")] = False,
 ) -> None:
     """Create a key and print its secret once (only a hash is stored)."""
-    from app.security import create_key
-    from app.settings import get_settings
+    from app.core.settings import get_settings
+    from app.services.keys import create_key
 
     secret, info = create_key(get_settings(), tenant, scope, name)
     if json_out:
@@ -39,8 +39,8 @@ def list_(
     from rich.console import Console
     from rich.table import Table
 
-    from app.security import list_keys
-    from app.settings import get_settings
+    from app.core.settings import get_settings
+    from app.services.keys import list_keys
 
     rows = list_keys(get_settings(), tenant)
     if json_out:
@@ -58,8 +58,8 @@ def list_(
 @keys.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")]) -> None:
     """Revoke a key at once; requests with it then get 401."""
-    from app.security import revoke_key
-    from app.settings import get_settings
+    from app.core.settings import get_settings
+    from app.services.keys import revoke_key
 
     if not revoke_key(get_settings(), key_id):
         raise KeyError(f"no API key with id {key_id!r}: see `longhaul keys list`")

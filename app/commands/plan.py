@@ -62,7 +62,7 @@ def register(cli: typer.Typer) -> None:
         context: str = typer.Option("128K", help="context tokens, e.g. 8192, 128K, 1M"),
         gpus: int = typer.Option(8, help="GPUs available (ring attention uses all of them)"),
         kv: str = typer.Option("bf16", help="KV cache dtype: bf16, fp16, fp32, fp8, int8, int4"),
-        gpu: str = typer.Option("h200", help="GPU kind in engine/calibration.json (h200, h100)"),
+        gpu: str = typer.Option("h200", help="GPU kind in planner/calibration.json (h200, h100)"),
         price: float = typer.Option(3.5, help="$ per GPU-hour"),
         ratio: float = typer.Option(4.0, help="SnapKV/H2O compression ratio"),
         window: str = typer.Option("4K", help="StreamingLLM recent window (tokens)"),
@@ -77,9 +77,9 @@ def register(cli: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from engine.plan import parse_tokens
-        from engine.plan_strategies import plan
-        from engine.plan_validate import validate as run_validation
+        from planner.rates import parse_tokens
+        from planner.strategies import plan
+        from planner.validate.run import validate as run_validation
 
         ctx = parse_tokens(context)
         rows = plan(model, ctx, gpus, gpu=gpu, kv_dtype=kv, price=price, ratio=ratio, window=parse_tokens(window),

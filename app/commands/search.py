@@ -20,8 +20,8 @@ def register(cli: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from app.retrievers import get_retriever
-        from app.settings import get_settings
+        from app.core.settings import get_settings
+        from app.services.retrievers import get_retriever
 
         if not query.strip():
             raise ValueError("the query is empty: pass some words to search for")

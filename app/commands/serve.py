@@ -32,10 +32,10 @@ def _serve_ring(gpus: int, host: str, port: int, log_level: str) -> None:
     import uvicorn
 
     from app.api.main import create_app
-    from app.batching import BatchingEmbedder
-    from app.pipeline import Pipeline
-    from app.retrievers import get_retriever
-    from app.settings import get_settings
+    from app.core.settings import get_settings
+    from app.services.answers import Pipeline
+    from app.services.batching import BatchingEmbedder
+    from app.services.retrievers import get_retriever
     from engine.parallel.llm import RingLLM
     from retrieval.embed import Embedder
 
@@ -67,7 +67,7 @@ def register(cli: typer.Typer) -> None:
                                           min=1)] = 1,
     ) -> None:
         """Serve the question, documents, jobs and admin API (settings from LONGHAUL_* variables)."""
-        from app.logs import setup_logging
+        from app.core.logs import setup_logging
 
         setup_logging(log_level.upper())
         if gpus > 1:

@@ -41,10 +41,10 @@ def register(train: typer.Typer) -> None:
         console = Console(stderr=True)
         if pairs is None:
             from app.commands.generate import token_counter
+            from corpus import CorpusConfig, generate_corpus
+            from corpus.writer import prepare_output
             from engine.tokenizer import load_tokenizer
-            from eval.corpus import CorpusConfig, generate_corpus
-            from eval.corpus.writer import prepare_output
-            from eval.reranker_data import mine_pairs
+            from eval.tuning.reranker_data import mine_pairs
 
             count = load_tokenizer().count
             mined = []

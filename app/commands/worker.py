@@ -9,9 +9,9 @@ import typer
 
 
 def run_worker(concurrency: int = 1, pool: str = "solo", name: str | None = None, log_level: str = "info") -> None:
-    from app.job_runners import worker_app
-    from app.logs import setup_logging
-    from app.settings import get_settings
+    from app.core.logs import setup_logging
+    from app.core.settings import get_settings
+    from app.services.job_runners import worker_app
 
     setup_logging(log_level.upper())
     argv = ["worker", f"--concurrency={concurrency}", f"--pool={pool}", f"--loglevel={log_level}",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval.corpus import CorpusConfig, generate_corpus
+from corpus import CorpusConfig, generate_corpus
 from eval.tuning.select import BM25, constraints_of, corpus_chunks, gold_chunks
 from eval.tuning.targets import not_found_answer, paraphrase, target_answer, training_rewording
 from ingest.records import Chunk

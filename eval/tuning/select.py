@@ -22,7 +22,7 @@ _WORD = re.compile(r"[#\w][\w-]*")
 
 
 def constraints_of(question: str) -> list[str]:
-    """The pipeline's hard constraints of a question (same rule as ``app.pipeline.constraints_of``)."""
+    """The pipeline's hard constraints of a question (same rule as ``app.services.answers.constraints_of``)."""
     out = [f"order #{m}" for m in ORDER_ID_RE.findall(question)]
     out += ["-".join(m) for m in DATE_RE.findall(question)]
     return out

@@ -176,7 +176,7 @@ PARAPHRASES: dict[str, tuple[str, str]] = {
 
 
 # Training-only rewordings: other wordings of the same templates, so the adapter does not key on one phrasing.
-# They must never equal the eval-only PARAPHRASES above (tests/tuning checks it).
+# They must never equal the eval-only PARAPHRASES above (tests/eval/tuning checks it).
 TRAIN_REWORDINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "single_needle": (PARAPHRASES["single_needle"][0], (r"Find the order that shipped SKU \1.",
                                                         r"SKU \1 was part of which order?")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.pipeline import AskOptions, Pipeline
+from app.services.answers import AskOptions, Pipeline
 from engine.kv import ChunkKV, KVSpec
 
 

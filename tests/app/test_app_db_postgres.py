@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from app.db import ChunkRow, IndexVersionRow, session_factory
-from app.ingest_job import ingest_directory
-from app.settings import Settings
-from tests.ingest.corpus_fixture import write_fixture_corpus
-from tests.retrieval.fakes import HashEmbedder
+from app.core.db import ChunkRow, IndexVersionRow, session_factory
+from app.core.settings import Settings
+from app.services.ingest import ingest_directory
+from tests.helpers.corpus_fixture import write_fixture_corpus
+from tests.helpers.fakes import HashEmbedder
 
 ADMIN_URL = os.environ.get("LONGHAUL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DB_NAME = "longhaul_ingest_test"

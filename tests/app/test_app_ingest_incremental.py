@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.db import ChunkRow, DocumentRow, IndexVersionRow, TenantRow, session_factory
-from app.ingest_job import index_root, ingest_directory
-from app.retrievers import get_retriever
-from app.settings import Settings
+from app.core.db import ChunkRow, DocumentRow, IndexVersionRow, TenantRow, session_factory
+from app.core.settings import Settings
+from app.services.ingest import index_root, ingest_directory
+from app.services.retrievers import get_retriever
 from retrieval.index import live_version
 from retrieval.rerank import KeyMatchReranker
-from tests.ingest.corpus_fixture import write_fixture_corpus
-from tests.retrieval.fakes import HashEmbedder
+from tests.helpers.corpus_fixture import write_fixture_corpus
+from tests.helpers.fakes import HashEmbedder
 
 
 def _rows(settings: Settings, model, tenant: str) -> list:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.settings import Settings
+from app.core.settings import Settings
 
 
 def test_env_overrides_every_field(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

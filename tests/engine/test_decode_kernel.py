@@ -16,7 +16,7 @@ from engine.attention import _gqa_single
 from engine.llm import LLM
 from engine.rope import apply_rotary
 from engine.tokenizer import load_tokenizer
-from tests.tiny import loud_tiny_model
+from tests.helpers.tiny import loud_tiny_model
 
 
 @pytest.fixture()

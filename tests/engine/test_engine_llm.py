@@ -9,7 +9,7 @@ from engine.config import ModelConfig
 from engine.kv.cache import KVCache
 from engine.llm import LLM
 from engine.tokenizer import load_tokenizer
-from tests.tiny import loud_tiny_model
+from tests.helpers.tiny import loud_tiny_model
 
 PROMPT = [(7 * i + 3) % 256 for i in range(45)]
 

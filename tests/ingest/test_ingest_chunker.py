@@ -9,7 +9,7 @@ import pytest
 from engine.tokenizer import load_tokenizer
 from ingest.chunker import ChunkConfig, chunk_file
 from ingest.loaders import discover, load_file
-from tests.ingest.corpus_fixture import write_fixture_corpus
+from tests.helpers.corpus_fixture import write_fixture_corpus
 
 
 @pytest.fixture(scope="module")

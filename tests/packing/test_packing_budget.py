@@ -5,7 +5,7 @@ import random
 import pytest
 
 from packing import Evidence, pack
-from tests.packing.conftest import make_evidence
+from tests.helpers.packing import make_evidence
 
 
 @pytest.mark.parametrize("order", ["ours", "retrieval", "reorder"])

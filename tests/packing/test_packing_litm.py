@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from eval.litm import LitmItem, gold_rank, litm_sweep, plot_litm, ranked_evidence
-from tests.packing.conftest import blocks, last_question
+from eval.litm.sweep import LitmItem, gold_rank, litm_sweep, plot_litm, ranked_evidence
+from tests.helpers.packing import blocks, last_question
 
 
 def _items(n: int, n_distractors: int = 9, with_id: bool = True) -> list[LitmItem]:

@@ -5,7 +5,7 @@ import re
 
 from packing import NOT_FOUND, Evidence, answer_with_verification, map_reduce, map_reduce_run, pack, verify
 from packing.claims import cited_labels
-from tests.packing.conftest import CARRIERS, blocks, last_question, refund_record
+from tests.helpers.packing import CARRIERS, blocks, last_question, refund_record
 
 
 def _world(n: int, seed: int = 0) -> tuple[list[Evidence], list[dict[str, str]]]:

@@ -4,7 +4,7 @@ import pytest
 
 from packing import ORDERS, Evidence, get_order, pack
 from packing.order import near_duplicates, order_ours, order_ours_chronological, order_reorder
-from tests.packing.conftest import blocks, make_evidence
+from tests.helpers.packing import blocks, make_evidence
 
 
 def _ranks(p) -> list[int]:

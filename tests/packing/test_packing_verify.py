@@ -9,7 +9,7 @@ import pytest
 from engine.tokenizer import Tokenizer
 from packing import NOT_FOUND, Evidence, answer_with_verification, attribute, pack, timeline, verify
 from packing.verify import supported_part
-from tests.packing.conftest import CARRIERS, blocks, last_question, refund_record
+from tests.helpers.packing import CARRIERS, blocks, last_question, refund_record
 
 
 def _world(n: int = 8, seed: int = 0):

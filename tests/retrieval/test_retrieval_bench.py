@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.bench_retrieval import bm25_speed, evidence_recall, recall_table
+from eval.bench.retrieval import bm25_speed, evidence_recall, recall_table
 from retrieval.rerank import KeyMatchReranker
 from retrieval.retriever import Retriever
 
@@ -33,8 +33,8 @@ def test_bm25_peer_agrees(tmp_path: Path) -> None:
     from ingest.chunker import chunk_file
     from ingest.loaders import discover, load_file
     from retrieval.index import build_version
-    from tests.ingest.corpus_fixture import write_fixture_corpus
-    from tests.retrieval.fakes import HashEmbedder
+    from tests.helpers.corpus_fixture import write_fixture_corpus
+    from tests.helpers.fakes import HashEmbedder
 
     write_fixture_corpus(tmp_path)
     files, _ = discover(tmp_path / "docs")

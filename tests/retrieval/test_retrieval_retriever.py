@@ -11,8 +11,8 @@ from retrieval.index import build_version
 from retrieval.langchain import LonghaulRetriever
 from retrieval.rerank import KeyMatchReranker
 from retrieval.retriever import Retriever
-from tests.ingest.corpus_fixture import write_fixture_corpus
-from tests.retrieval.fakes import HashEmbedder
+from tests.helpers.corpus_fixture import write_fixture_corpus
+from tests.helpers.fakes import HashEmbedder
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,0 @@
-"""The synthetic order-history corpus with ground truth: longhaul's domain RULER.
-
-Standard library only (plus the repo's `ingest.domain`), so it can run on any machine, GPU hosts included.
-"""
-
-from eval.corpus.planted import CANONICAL_QUESTION
-from eval.corpus.writer import CorpusConfig, estimate_tokens, generate_corpus
-
-__all__ = ["CANONICAL_QUESTION", "CorpusConfig", "estimate_tokens", "generate_corpus"]
