@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import IO
 
 from corpus.notes import filler_note, note_section_heading
-from corpus.planted import MONTHS, PLANTERS, Ctx, Question, canonical
+from corpus.orders import Ctx, Question
+from corpus.planted import MONTHS, PLANTERS, canonical
 from corpus.policies import policies
 from corpus.world import (
     N_MONTHS,

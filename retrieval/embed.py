@@ -39,7 +39,7 @@ class Embedder:
             import torch
             from sentence_transformers import SentenceTransformer
 
-            from engine.assets import minilm_dir
+            from retrieval.assets import minilm_dir
 
             if self.config.threads:
                 torch.set_num_threads(self.config.threads)

@@ -57,7 +57,7 @@ class CrossEncoderReranker:
             raise FileNotFoundError(
                 f"no trained reranker at {artifact_dir}: run `longhaul train reranker` (or use KeyMatchReranker)"
             )
-        from engine.assets import minilm_dir
+        from retrieval.assets import minilm_dir
         from retrieval.rerank_train import build
 
         if threads:

@@ -35,7 +35,7 @@ def register(train: typer.Typer) -> None:
         about 2 h on a 2-core CPU, under a minute on an H200)."""
         from rich.console import Console
 
-        from engine.assets import minilm_dir
+        from retrieval.assets import minilm_dir
         from retrieval.rerank_train import TrainConfig, train
 
         console = Console(stderr=True)
