@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 from fastapi.concurrency import run_in_threadpool
 
-from app.api.deps import AdminKey, StateDep
+from app.api.deps import AdminKey, SessionDep, StateDep
 from app.api.problems import COMMON, CONFLICT, NOT_FOUND
 from app.api.schemas import ReindexIn, ReindexOut
+from app.services.documents import reindex_status as reindex_row
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -20,22 +21,22 @@ def _out(row: Any) -> dict[str, Any]:
 
 
 @router.post("/reindex", status_code=202, response_model=ReindexOut, responses={**COMMON, **CONFLICT})
-async def reindex(key: AdminKey, state: StateDep, body: ReindexIn | None = None) -> dict[str, Any]:
+async def reindex(key: AdminKey, state: StateDep, s: SessionDep, body: ReindexIn | None = None) -> dict[str, Any]:
     """Start building a new index version; the live one keeps serving until the atomic swap."""
     body = body or ReindexIn(reembed=False)
     try:
-        row_id = await run_in_threadpool(state.store.start_reindex, key.tenant, body.reembed)
+        row_id = await run_in_threadpool(state.store.start_reindex, s, key.tenant, body.reembed)
     except LookupError as exc:
         raise HTTPException(409, str(exc)) from exc
     state.background.submit(state.store.run_reindex, key.tenant, row_id)
-    row = await run_in_threadpool(state.store.reindex_status, key.tenant, row_id)
+    row = await run_in_threadpool(reindex_row, s, key.tenant, row_id)
     return _out(row)
 
 
 @router.get("/reindex/{reindex_id}", response_model=ReindexOut, responses={**COMMON, **NOT_FOUND})
 async def reindex_status(reindex_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="a reindex id")],
-                         key: AdminKey, state: StateDep) -> dict[str, Any]:
-    row = await run_in_threadpool(state.store.reindex_status, key.tenant, reindex_id)
+                         key: AdminKey, s: SessionDep) -> dict[str, Any]:
+    row = await run_in_threadpool(reindex_row, s, key.tenant, reindex_id)
     if row is None:
         raise HTTPException(404, f"no reindex {reindex_id} in this tenant")
     return _out(row)

@@ -16,9 +16,9 @@ from app.api.deps import AgentKey, StateDep
 from app.api.problems import COMMON, CONFLICT, Responses
 from app.api.schemas import AskRequest, AskResponse
 from app.api.state import AppState
+from app.core.tenants import index_root
 from app.services.admission import QueueFull
 from app.services.answers import AskOptions
-from app.services.ingest import index_root
 from retrieval.index import live_version
 
 router = APIRouter(prefix="/v1", tags=["ask"])

@@ -1,13 +1,16 @@
-"""Typed dependencies: the app state, the authenticated key (bearer API key) and scope checks."""
+"""Typed dependencies: the app state, a SQL session per request, the authenticated key (bearer API key) and scope
+checks."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from app.api.state import AppState
 from app.services.keys import ApiKey, authenticate
@@ -22,12 +25,27 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
+def get_session(state: StateDep) -> Iterator[Session]:
+    """One session from the state's factory for the request; the service functions commit their own changes."""
+    with state.db.sessions() as s:
+        yield s
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _authenticate(state: AppState, secret: str) -> ApiKey | None:
+    # A session of its own, closed at once: a request waiting for the engine must not hold a connection.
+    with state.db.sessions() as s:
+        return authenticate(s, secret)
+
+
 async def current_key(state: StateDep,
                       creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiKey:
     challenge = {"WWW-Authenticate": "Bearer"}
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(401, "send an API key as `Authorization: Bearer <key>`", headers=challenge)
-    key = await run_in_threadpool(authenticate, state.settings, creds.credentials)
+    key = await run_in_threadpool(_authenticate, state, creds.credentials)
     if key is None:
         raise HTTPException(401, "the API key is unknown or revoked", headers=challenge)
     wait = state.limiter.take(key.id)

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Path
 from fastapi.concurrency import run_in_threadpool
 
-from app.api.deps import AdminKey, AgentKey, StateDep
+from app.api.deps import AdminKey, AgentKey, SessionDep, StateDep
 from app.api.problems import COMMON, NOT_FOUND
 from app.api.schemas import DocumentIn, DocumentOut, IngestOut
-from app.services.documents import check_doc_id
+from app.services.documents import check_doc_id, find_document
 from app.services.ingest import IngestReport
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -38,8 +38,8 @@ async def put_document(body: DocumentIn, key: AdminKey, state: StateDep) -> dict
 
 
 @router.get("/{doc_id:path}", response_model=DocumentOut, responses={**COMMON, **NOT_FOUND})
-async def get_document(key: AgentKey, state: StateDep, doc_id: str = DocId) -> dict[str, Any]:
-    row = await run_in_threadpool(state.store.get, key.tenant, doc_id)
+async def get_document(key: AgentKey, s: SessionDep, doc_id: str = DocId) -> dict[str, Any]:
+    row = await run_in_threadpool(find_document, s, key.tenant, doc_id)
     if row is None:
         raise HTTPException(404, f"no document {doc_id[:80]!r} in this tenant")
     return {"id": row.id, "tenant": row.tenant_id, "sha256": row.sha256, "doc_type": row.doc_type,

@@ -5,12 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from app.api.deps import StateDep
 from app.api.problems import UNAVAILABLE, problem_response
 from app.api.schemas import Health
-from app.core.db import get_engine
 
 router = APIRouter(tags=["health"])
 
@@ -20,19 +18,10 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-def _db_ok(url: str) -> bool:
-    try:
-        with get_engine(url).connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except Exception:  # noqa: BLE001 - any failure means not ready
-        return False
-
-
 @router.get("/readyz", response_model=Health, responses=UNAVAILABLE)
 async def readyz(state: StateDep) -> Health | JSONResponse:
     """Ready when the database answers; Redis down only degrades (answers continue uncached)."""
-    db = await run_in_threadpool(_db_ok, state.settings.sqlalchemy_url)
+    db = await run_in_threadpool(state.db.ping)
     redis = await run_in_threadpool(state.cache.ping)
     if not db:
         return problem_response(503, "the database is unreachable")

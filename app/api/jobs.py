@@ -8,12 +8,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
-from app.api.deps import AgentKey, StateDep
+from app.api.deps import AgentKey, SessionDep, StateDep
 from app.api.problems import COMMON, NOT_FOUND, UNAVAILABLE, Responses
 from app.api.schemas import JobOut, ReconcileIn
 from app.api.state import AppState
 from app.services import jobs as J
+from app.services.selections import delayed_refund_orders
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 RESULTS_DOC: Responses = {200: {"description": "one line per item, in order",
@@ -21,8 +23,8 @@ RESULTS_DOC: Responses = {200: {"description": "one line per item, in order",
                                  "text/csv": {"schema": {"type": "string"}}}}}
 
 
-def _out(state: AppState, tenant: str, job_id: str) -> dict[str, Any]:
-    found = J.get_job(state.store.Session, tenant, job_id)
+def _out(state: AppState, s: Session, tenant: str, job_id: str) -> dict[str, Any]:
+    found = J.get_job(s, tenant, job_id)
     if found is None:
         raise HTTPException(404, f"no job {job_id[:40]!r} in this tenant")
     job, counts = found
@@ -41,51 +43,51 @@ def _dispatch(state: AppState, item_ids: list[int]) -> None:
 
 
 @router.post("/reconcile", status_code=202, response_model=JobOut, responses={**COMMON, **UNAVAILABLE})
-async def reconcile(body: ReconcileIn, key: AgentKey, state: StateDep) -> dict[str, Any]:
+async def reconcile(body: ReconcileIn, key: AgentKey, state: StateDep, s: SessionDep) -> dict[str, Any]:
     """Ask the question for every selected order; poll GET /v1/jobs/{id} for progress."""
-    Session = state.store.Session
     q = body.query
     if q is None:
         orders, selection = list(body.orders or []), {"orders": body.orders}
     else:
-        orders = await run_in_threadpool(J.delayed_refund_orders, Session, key.tenant, q.min_delay_days,
-                                         q.date_from, q.date_to)
+        orders = await run_in_threadpool(delayed_refund_orders, s, key.tenant, q.min_delay_days, q.date_from,
+                                         q.date_to)
         selection = q.model_dump(mode="json")
     spec = {"question": body.question, "options": body.options(), "selection": selection}
     try:
-        job = await run_in_threadpool(J.create_job, Session, key.tenant, spec, orders)
+        job = await run_in_threadpool(J.create_job, s, key.tenant, spec, orders)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    _dispatch(state, await run_in_threadpool(J.pending_items, Session, job.id))
-    return await run_in_threadpool(_out, state, key.tenant, job.id)
+    _dispatch(state, await run_in_threadpool(J.pending_items, s, job.id))
+    return await run_in_threadpool(_out, state, s, key.tenant, job.id)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses={**COMMON, **NOT_FOUND})
-async def job_status(job_id: str, key: AgentKey, state: StateDep) -> dict[str, Any]:
-    return await run_in_threadpool(_out, state, key.tenant, job_id)
+async def job_status(job_id: str, key: AgentKey, state: StateDep, s: SessionDep) -> dict[str, Any]:
+    return await run_in_threadpool(_out, state, s, key.tenant, job_id)
 
 
 @router.get("/{job_id}/results", response_class=StreamingResponse, responses={**RESULTS_DOC, **COMMON, **NOT_FOUND})
-async def job_results(job_id: str, key: AgentKey, state: StateDep,
+async def job_results(job_id: str, key: AgentKey, state: StateDep, s: SessionDep,
                       format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl") -> StreamingResponse:
-    await run_in_threadpool(_out, state, key.tenant, job_id)
+    await run_in_threadpool(_out, state, s, key.tenant, job_id)
+    rows = await run_in_threadpool(J.result_rows, s, job_id)  # read now: the session ends with the request
     if format == "csv":
-        return StreamingResponse(J.results_csv(state.store.Session, job_id), media_type="text/csv")
-    return StreamingResponse(J.results_jsonl(state.store.Session, job_id), media_type="application/x-ndjson")
+        return StreamingResponse(J.results_csv(rows), media_type="text/csv")
+    return StreamingResponse(J.results_jsonl(rows), media_type="application/x-ndjson")
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses={**COMMON, **NOT_FOUND})
-async def cancel(job_id: str, key: AgentKey, state: StateDep) -> dict[str, Any]:
+async def cancel(job_id: str, key: AgentKey, state: StateDep, s: SessionDep) -> dict[str, Any]:
     """Pending items are cancelled; items already running finish and are kept."""
-    await run_in_threadpool(_out, state, key.tenant, job_id)
-    await run_in_threadpool(J.cancel_job, state.store.Session, job_id)
-    return await run_in_threadpool(_out, state, key.tenant, job_id)
+    await run_in_threadpool(_out, state, s, key.tenant, job_id)
+    await run_in_threadpool(J.cancel_job, s, job_id)
+    return await run_in_threadpool(_out, state, s, key.tenant, job_id)
 
 
 @router.post("/{job_id}/resume", response_model=JobOut, responses={**COMMON, **NOT_FOUND, **UNAVAILABLE})
-async def resume(job_id: str, key: AgentKey, state: StateDep) -> dict[str, Any]:
+async def resume(job_id: str, key: AgentKey, state: StateDep, s: SessionDep) -> dict[str, Any]:
     """Send the job's pending (and, for a cancelled job, cancelled) items again; done items are never redone."""
-    await run_in_threadpool(_out, state, key.tenant, job_id)
-    await run_in_threadpool(J.reopen_job, state.store.Session, job_id)
-    _dispatch(state, await run_in_threadpool(J.pending_items, state.store.Session, job_id))
-    return await run_in_threadpool(_out, state, key.tenant, job_id)
+    await run_in_threadpool(_out, state, s, key.tenant, job_id)
+    await run_in_threadpool(J.reopen_job, s, job_id)
+    _dispatch(state, await run_in_threadpool(J.pending_items, s, job_id))
+    return await run_in_threadpool(_out, state, s, key.tenant, job_id)

@@ -19,7 +19,6 @@ from app.api.problems import problem_response
 from app.api.state import AppState, build_state
 from app.core.logs import request_id
 from app.core.settings import Settings, get_settings
-from app.tunables import option
 
 log = logging.getLogger("app.api")
 RID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -80,7 +79,7 @@ class RequestContext:
 
 
 def create_app(settings: Settings | None = None, **state_kwargs: Any) -> FastAPI:
-    """The FastAPI app; ``state_kwargs`` (``pipeline``, ``embedder``) let tests swap stages."""
+    """The FastAPI app; ``state_kwargs`` (``pipeline``, ``embedder``, ``retrievers``) let tests swap stages."""
     settings = settings or get_settings()
     state = build_state(settings, **state_kwargs)
 
@@ -97,5 +96,5 @@ def create_app(settings: Settings | None = None, **state_kwargs: Any) -> FastAPI
     install_problems(app)
     for module in (health, ask, documents, jobs, admin):
         app.include_router(module.router)
-    app.add_middleware(RequestContext, state=state, max_body=option(settings, "max_body_bytes"))
+    app.add_middleware(RequestContext, state=state, max_body=settings.max_body_bytes)
     return app

@@ -1,4 +1,5 @@
-"""Everything one API process holds: settings, the pipeline, the engine queues, the cache, metrics, the stores."""
+"""Everything one API process holds: settings, the database, the retrievers, the pipeline, the engine queues, the
+cache, metrics, the document store and the job runner."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.db import Database
 from app.core.metrics import Metrics
 from app.core.settings import Settings
 from app.services.admission import EngineQueue
@@ -15,12 +17,14 @@ from app.services.cache import AnswerCache
 from app.services.documents import DocumentStore
 from app.services.job_runners import CeleryRunner, InProcessRunner, pipeline_ask
 from app.services.keys import RateLimiter
-from app.tunables import option
+from app.services.retrievers import RetrieverCache
 
 
 @dataclass
 class AppState:
     settings: Settings
+    db: Database  # the SQL engine and session factory (`deps.SessionDep` opens one session per request)
+    retrievers: RetrieverCache
     pipeline: Pipeline
     metrics: Metrics
     cache: AnswerCache
@@ -48,30 +52,32 @@ class AppState:
             q.shutdown()
         self.background.shutdown(wait=False, cancel_futures=True)
         self.jobs.close()
+        self.db.close()
         self.closed = True
 
 
-def build_state(settings: Settings, pipeline: Pipeline | None = None, embedder: Any = None) -> AppState:
-    from app.services.retrievers import get_retriever
+def build_state(settings: Settings, pipeline: Pipeline | None = None, embedder: Any = None,
+                retrievers: RetrieverCache | None = None) -> AppState:
+    """``pipeline``, ``embedder`` and ``retrievers`` let tests and `longhaul serve --gpus` swap stages."""
     from retrieval.embed import Embedder
 
     metrics = Metrics()
+    db = Database.of(settings)
     embedder = embedder or BatchingEmbedder(Embedder())
-    pipeline = pipeline or Pipeline(settings, retriever_for=lambda t: get_retriever(t, settings, embedder=embedder))
+    retrievers = retrievers or RetrieverCache(settings, embedder=embedder)
+    pipeline = pipeline or Pipeline(settings, retriever_for=retrievers.live)
     state = AppState(
-        settings=settings, pipeline=pipeline, metrics=metrics,
-        cache=AnswerCache(settings.redis_url, ttl_s=option(settings, "cache_ttl_s"),
-                          prefix=option(settings, "redis_prefix")),
-        limiter=RateLimiter(option(settings, "rate_limit_per_minute")),
-        store=DocumentStore(settings, embedder=embedder), embedder=embedder,
+        settings=settings, db=db, retrievers=retrievers, pipeline=pipeline, metrics=metrics,
+        cache=AnswerCache(settings.redis_url, ttl_s=settings.cache_ttl_s, prefix=settings.redis_prefix),
+        limiter=RateLimiter(settings.rate_limit_per_minute),
+        store=DocumentStore(settings, db.sessions, embedder=embedder), embedder=embedder,
     )
     if settings.redis_url:
         state.jobs = CeleryRunner(settings)
     else:
-        state.jobs = InProcessRunner(settings, pipeline_ask(pipeline))
-    for name, workers in (("retrieval", option(settings, "retrieval_workers")),
-                          ("generate", option(settings, "generate_workers"))):
+        state.jobs = InProcessRunner(settings, db.sessions, pipeline_ask(pipeline))
+    for name, workers in (("retrieval", settings.retrieval_workers), ("generate", settings.generate_workers)):
         gauge = metrics.queue_depth.labels(name)
-        state.queues[name] = EngineQueue(name, workers, option(settings, "queue_max_waiting"),
-                                         option(settings, "queue_max_wait_s"), on_depth=gauge.set)
+        state.queues[name] = EngineQueue(name, workers, settings.queue_max_waiting, settings.queue_max_wait_s,
+                                         on_depth=gauge.set)
     return state

@@ -32,8 +32,10 @@ def register(bench: typer.Typer) -> None:
         import torch
         from rich.console import Console
 
+        from app.core.db import Database
         from app.core.settings import Settings
-        from app.services.ingest import index_root, ingest_directory
+        from app.core.tenants import index_root
+        from app.services.ingest import ingest_directory
         from eval.bench import retrieval as bench_retrieval
         from retrieval.embed import Embedder
         from retrieval.retriever import Retriever
@@ -61,7 +63,8 @@ def register(bench: typer.Typer) -> None:
         embedder = Embedder()
         if not (reuse and report_file.exists()):
             console.print(f"ingesting {corpus / 'docs'} (embedding on {threads} threads)...")
-            report = asdict(ingest_directory(corpus / "docs", "bench", settings, embedder=embedder))
+            with Database.of(settings) as db:
+                report = asdict(ingest_directory(corpus / "docs", "bench", settings, db.sessions, embedder=embedder))
             report_file.write_text(json.dumps(report))
         report = json.loads(report_file.read_text())
         sec = report["seconds"]

@@ -25,8 +25,10 @@ def _free_port() -> int:
 
 def _prepare(work_dir: Path, tokens: int, tenant: str) -> tuple[Path, list[str]]:
     """Generate and ingest the corpus once (reused on later runs); returns the data dir and the questions."""
+    from app.core.db import Database
     from app.core.settings import Settings
-    from app.services.documents import DocumentStore, docs_dir
+    from app.core.tenants import docs_dir
+    from app.services.documents import DocumentStore
     from corpus import CorpusConfig, generate_corpus
 
     corpus = work_dir / f"corpus_{tokens}"
@@ -37,7 +39,8 @@ def _prepare(work_dir: Path, tokens: int, tenant: str) -> tuple[Path, list[str]]
     if not (settings.tenant_dir(tenant) / "index" / "LIVE").exists():
         shutil.rmtree(docs_dir(settings, tenant), ignore_errors=True)
         shutil.copytree(corpus / "docs", docs_dir(settings, tenant))
-        DocumentStore(settings)._ingest(tenant)
+        with Database.of(settings) as db:
+            DocumentStore(settings, db.sessions)._ingest(tenant)
     questions = [json.loads(line)["question"] for line in (corpus / "questions.jsonl").open()]
     return settings.data_dir, questions
 
@@ -67,10 +70,12 @@ def register(bench: typer.Typer) -> None:
         data_dir, questions = _prepare(work_dir, tokens, tenant)
         try:
             if url is None:
+                from app.core.db import Database
                 from app.core.settings import Settings
                 from app.services.keys import create_key
 
-                key, _ = create_key(Settings(data_dir=data_dir), tenant, ["agent"], name="bench")
+                with Database.of(Settings(data_dir=data_dir)) as db, db.sessions() as s:
+                    key, _ = create_key(s, tenant, ["agent"], name="bench")
                 port = _free_port()
                 url = f"http://127.0.0.1:{port}"
                 env = {**os.environ, "LONGHAUL_DATA_DIR": str(data_dir)}

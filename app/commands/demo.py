@@ -32,11 +32,12 @@ def _ingest(settings: Any, docs: Path, tenant: str) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from app.core.db import Database
     from app.services.ingest import ingest_directory
 
     console = Console()
-    with Progress(TextColumn("2/3 {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console) as bar:
+    with Database.of(settings) as db, Progress(TextColumn("2/3 {task.description}"), BarColumn(),
+                                               MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -44,7 +45,7 @@ def _ingest(settings: Any, docs: Path, tenant: str) -> Any:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        report = ingest_directory(docs, tenant, settings, progress=progress)
+        report = ingest_directory(docs, tenant, settings, db.sessions, progress=progress)
     state = "index unchanged, nothing embedded" if report.unchanged else f"index version {report.version}"
     console.print(f"2/3 ingested tenant {tenant!r}: {report.chunks_total:,} chunks ({state})")
     return report

@@ -21,6 +21,7 @@ def register(cli: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+        from app.core.db import Database
         from app.core.settings import get_settings
         from app.services.ingest import ingest_directory
         from ingest.chunker import ChunkConfig
@@ -29,7 +30,8 @@ def register(cli: typer.Typer) -> None:
             raise FileNotFoundError(f"{directory} is not a directory: pass the folder holding the tenant's files")
         console = Console(stderr=as_json)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=as_json) as bar:
+        settings = get_settings()
+        with Database.of(settings) as db, Progress(*columns, console=console, transient=as_json) as bar:
             tasks: dict[str, TaskID] = {}
 
             def progress(stage: str, done: int, total: int) -> None:
@@ -38,7 +40,7 @@ def register(cli: typer.Typer) -> None:
                 bar.update(tasks[stage], completed=done, total=total)
 
             report = ingest_directory(
-                directory, tenant, get_settings(), chunk_config=ChunkConfig(max_tokens), progress=progress
+                directory, tenant, settings, db.sessions, chunk_config=ChunkConfig(max_tokens), progress=progress
             )
         for issue in report.issues[:50]:
             console.print(f"[yellow]{issue}[/yellow]", markup=True, highlight=False)

@@ -19,10 +19,12 @@ def create(
     json_out: Annotated[bool, typer.Option("--json", help="JSON on the last line.")] = False,
 ) -> None:
     """Create a key and print its secret once (only a hash is stored)."""
+    from app.core.db import Database
     from app.core.settings import get_settings
     from app.services.keys import create_key
 
-    secret, info = create_key(get_settings(), tenant, scope, name)
+    with Database.of(get_settings()) as db, db.sessions() as s:
+        secret, info = create_key(s, tenant, scope, name)
     if json_out:
         typer.echo(json.dumps({"id": info.id, "key": secret, "tenant": info.tenant, "scopes": info.scopes}))
     else:
@@ -39,10 +41,12 @@ def list_(
     from rich.console import Console
     from rich.table import Table
 
+    from app.core.db import Database
     from app.core.settings import get_settings
     from app.services.keys import list_keys
 
-    rows = list_keys(get_settings(), tenant)
+    with Database.of(get_settings()) as db, db.sessions() as s:
+        rows = list_keys(s, tenant)
     if json_out:
         typer.echo(json.dumps({"keys": [{"id": k.id, "prefix": k.prefix, "tenant": k.tenant, "scopes": k.scopes,
                                          "name": k.name, "created_at": k.created_at.isoformat(),
@@ -58,10 +62,13 @@ def list_(
 @keys.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")]) -> None:
     """Revoke a key at once; requests with it then get 401."""
+    from app.core.db import Database
     from app.core.settings import get_settings
     from app.services.keys import revoke_key
 
-    if not revoke_key(get_settings(), key_id):
+    with Database.of(get_settings()) as db, db.sessions() as s:
+        revoked = revoke_key(s, key_id)
+    if not revoked:
         raise KeyError(f"no API key with id {key_id!r}: see `longhaul keys list`")
     typer.echo(f"revoked {key_id}")
 

@@ -21,11 +21,11 @@ def register(cli: typer.Typer) -> None:
         from rich.table import Table
 
         from app.core.settings import get_settings
-        from app.services.retrievers import get_retriever
+        from app.services.retrievers import RetrieverCache
 
         if not query.strip():
             raise ValueError("the query is empty: pass some words to search for")
-        hits = get_retriever(tenant, get_settings()).search(query, k=k, rerank=not no_rerank)
+        hits = RetrieverCache(get_settings()).live(tenant).search(query, k=k, rerank=not no_rerank)
         if as_json:
             payload = [{"id": h.id, "source": h.source, "text": h.text, "score": h.score} for h in hits]
             typer.echo(json.dumps({"hits": payload}, ensure_ascii=False))

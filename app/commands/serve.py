@@ -35,7 +35,7 @@ def _serve_ring(gpus: int, host: str, port: int, log_level: str) -> None:
     from app.core.settings import get_settings
     from app.services.answers import Pipeline
     from app.services.batching import BatchingEmbedder
-    from app.services.retrievers import get_retriever
+    from app.services.retrievers import RetrieverCache
     from engine.parallel.llm import RingLLM
     from retrieval.embed import Embedder
 
@@ -49,9 +49,9 @@ def _serve_ring(gpus: int, host: str, port: int, log_level: str) -> None:
         return
     try:
         embedder = BatchingEmbedder(Embedder())
-        pipeline = Pipeline(settings, llm_factory=lambda: llm,
-                            retriever_for=lambda t: get_retriever(t, settings, embedder=embedder))
-        app = create_app(settings, pipeline=pipeline, embedder=embedder)
+        retrievers = RetrieverCache(settings, embedder=embedder)
+        pipeline = Pipeline(settings, llm_factory=lambda: llm, retriever_for=retrievers.live)
+        app = create_app(settings, pipeline=pipeline, embedder=embedder, retrievers=retrievers)
         uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, access_log=False)
     finally:
         llm.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -24,17 +23,18 @@ class Settings(BaseSettings):
     threads: int = Field(default=0, ge=0, description="torch threads; 0 = all cores")
     max_question_chars: int = Field(default=4000, gt=0)
     # service: queues, cache, limits, jobs
-    retrieval_workers: int = Field(default=4, ge=1)
-    generate_workers: int = Field(default=1, ge=1)
-    queue_max_waiting: int = Field(default=64, ge=0)
-    queue_max_wait_s: float = Field(default=30.0, gt=0)
+    retrieval_workers: int = Field(default=4, ge=1, description="threads answering retrieval-only questions")
+    generate_workers: int = Field(default=1, ge=1, description="threads driving the LLM (one engine per process)")
+    queue_max_waiting: int = Field(default=64, ge=0, description="requests allowed to wait per queue before 429")
+    queue_max_wait_s: float = Field(default=30.0, gt=0, description="a request that waited longer is refused (429)")
     cache_ttl_s: int = Field(default=3600, ge=1)
     redis_prefix: str = "longhaul"
     rate_limit_per_minute: int = Field(default=6000, ge=1)
     max_body_bytes: int = Field(default=8 * 2**20, ge=1024)
-    job_workers: int = Field(default=2, ge=1)
+    job_workers: int = Field(default=2, ge=1, description="in-process job threads when no Redis is configured")
     job_max_attempts: int = Field(default=3, ge=1)
-    job_visibility_timeout_s: int = Field(default=600, ge=1)
+    job_visibility_timeout_s: int = Field(default=600, ge=1,
+                                          description="Celery/Redis: an unacked item is redelivered after this")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -55,6 +55,6 @@ class Settings(BaseSettings):
         return self.data_dir / "tenants" / tenant
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The settings read from the environment now (a fresh object: nothing is cached at module level)."""
     return Settings()

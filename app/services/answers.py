@@ -99,9 +99,10 @@ class Pipeline:
         return LLM.load(threads=self.settings.threads or None)
 
     def _default_retriever(self, tenant: str) -> Any:
-        from app.services.retrievers import get_retriever
+        from app.services.retrievers import RetrieverCache
 
-        return get_retriever(tenant, self.settings)
+        self._retrievers = getattr(self, "_retrievers", None) or RetrieverCache(self.settings)  # one per Pipeline
+        return self._retrievers.live(tenant)
 
     @property
     def llm(self) -> Any:

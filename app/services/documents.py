@@ -11,15 +11,16 @@ import logging
 import os
 import re
 import threading
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
-from app.core.db import DocumentRow, IndexVersionRow, TenantRow, session_factory
+from app.core.db import SessionFactory
+from app.core.rows import DocumentRow, IndexVersionRow, now_utc, point_tenant_at, retire_live_versions
 from app.core.settings import Settings
-from app.services.ingest import IngestReport, check_tenant, index_root, ingest_directory
+from app.core.tenants import docs_dir, index_root
+from app.services.ingest import IngestReport, ingest_directory
 from retrieval.index import build_version, live_dir, load_chunks, load_vectors, next_version, prune, set_live
 
 log = logging.getLogger(__name__)
@@ -36,24 +37,27 @@ def check_doc_id(doc_id: str) -> str:
     return doc_id
 
 
-def docs_dir(settings: Settings, tenant: str) -> Path:
-    return settings.tenant_dir(check_tenant(tenant)) / "docs"
+def find_document(s: Session, tenant: str, doc_id: str) -> DocumentRow | None:
+    return s.get(DocumentRow, (tenant, doc_id))
+
+
+def reindex_status(s: Session, tenant: str, row_id: int) -> IndexVersionRow | None:
+    """The reindex's index version row as stored now, or None when it is not this tenant's."""
+    row = s.get(IndexVersionRow, row_id, populate_existing=True)
+    return row if row is not None and row.tenant_id == tenant else None
 
 
 class DocumentStore:
-    def __init__(self, settings: Settings, embedder: Any = None) -> None:
-        self.settings, self.embedder = settings, embedder
+    """The writers of a tenant's documents and index: they record through ``sessions`` (the owner's factory)."""
+
+    def __init__(self, settings: Settings, sessions: SessionFactory, embedder: Any = None) -> None:
+        self.settings, self.sessions, self.embedder = settings, sessions, embedder
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self.Session = session_factory(settings.sqlalchemy_url)
 
     def lock(self, tenant: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(tenant, threading.Lock())
-
-    def get(self, tenant: str, doc_id: str) -> DocumentRow | None:
-        with self.Session() as s:
-            return s.get(DocumentRow, (tenant, doc_id))
 
     def put(self, tenant: str, doc_id: str, content: str) -> IngestReport:
         check_doc_id(doc_id)
@@ -69,33 +73,29 @@ class DocumentStore:
         """None when the tenant has no such document."""
         path = docs_dir(self.settings, tenant) / check_doc_id(doc_id)
         with self.lock(tenant):
-            if not path.is_file() and self.get(tenant, doc_id) is None:
-                return None
+            if not path.is_file():
+                with self.sessions() as s:
+                    if find_document(s, tenant, doc_id) is None:
+                        return None
             path.unlink(missing_ok=True)
             return self._ingest(tenant)
 
     def _ingest(self, tenant: str) -> IngestReport:
         root = docs_dir(self.settings, tenant)
         root.mkdir(parents=True, exist_ok=True)
-        return ingest_directory(root, tenant, self.settings, embedder=self.embedder)
+        return ingest_directory(root, tenant, self.settings, self.sessions, embedder=self.embedder)
 
     # -- admin reindex -------------------------------------------------------------------------------------------
 
-    def start_reindex(self, tenant: str, reembed: bool = False) -> int:
+    def start_reindex(self, s: Session, tenant: str, reembed: bool = False) -> int:
         """Record a `building` index version row and return its id; call `run_reindex(id)` in the background."""
         if self.live_version(tenant) is None:
             raise LookupError(f"tenant {tenant!r} has no live index to rebuild: add documents first")
-        with self.Session() as s, s.begin():
-            row = IndexVersionRow(tenant_id=tenant, version="pending", path="", status="building", n_chunks=0,
-                                  n_embedded=-1 if reembed else 0)
-            s.add(row)
-            s.flush()
-            return row.id
-
-    def reindex_status(self, tenant: str, row_id: int) -> IndexVersionRow | None:
-        with self.Session() as s:
-            row = s.get(IndexVersionRow, row_id)
-            return row if row is not None and row.tenant_id == tenant else None
+        row = IndexVersionRow(tenant_id=tenant, version="pending", path="", status="building", n_chunks=0,
+                              n_embedded=-1 if reembed else 0)
+        s.add(row)
+        s.commit()
+        return row.id
 
     def live_version(self, tenant: str) -> str | None:
         from retrieval.index import live_version
@@ -111,8 +111,10 @@ class DocumentStore:
         root = index_root(self.settings, tenant)
         try:
             with self.lock(tenant):
-                with self.Session() as s:
-                    reembed = s.get(IndexVersionRow, row_id).n_embedded == -1
+                with self.sessions() as s:
+                    building = s.get(IndexVersionRow, row_id)
+                    assert building is not None, f"reindex row {row_id} was recorded by start_reindex"
+                    reembed = building.n_embedded == -1
                 src = live_dir(root)
                 chunks = load_chunks(src)
                 if reembed:
@@ -123,22 +125,16 @@ class DocumentStore:
                     vectors = load_vectors(src)
                 version = next_version(root)
                 vdir = build_version(root, version, chunks, vectors)
-                with self.Session() as s, s.begin():
-                    s.execute(update(IndexVersionRow).where(IndexVersionRow.tenant_id == tenant,
-                                                            IndexVersionRow.status == "live").values(status="retired"))
+                with self.sessions() as s, s.begin():
+                    retire_live_versions(s, tenant)
                     s.execute(update(IndexVersionRow).where(IndexVersionRow.id == row_id).values(
                         version=version, path=str(vdir), status="live", n_chunks=len(chunks),
-                        n_embedded=len(chunks) if reembed else 0, created_at=datetime.now(UTC)))
-                    s.execute(update(TenantRow).where(TenantRow.id == tenant).values(live_version=version))
+                        n_embedded=len(chunks) if reembed else 0, created_at=now_utc()))
+                    point_tenant_at(s, tenant, version)
                     set_live(root, version)
                 prune(root, keep=2)
                 log.info("reindex %s: %s live (%d chunks)", tenant, version, len(chunks))
         except Exception:
             log.exception("reindex %s (row %d) failed; the previous version stays live", tenant, row_id)
-            with self.Session() as s, s.begin():
+            with self.sessions() as s, s.begin():
                 s.execute(update(IndexVersionRow).where(IndexVersionRow.id == row_id).values(status="failed"))
-
-    def documents(self, tenant: str) -> list[DocumentRow]:
-        with self.Session() as s:
-            return list(s.scalars(select(DocumentRow).where(DocumentRow.tenant_id == tenant)
-                                  .order_by(DocumentRow.id)))

@@ -4,17 +4,18 @@ built on disk (re-embedding only chunks whose text is new), recorded in SQL, the
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
-from app.core.db import ChunkRow, DocumentRow, IndexVersionRow, TenantRow, session_factory
+from app.core.db import SessionFactory
+from app.core.rows import ChunkRow, DocumentRow, IndexVersionRow, TenantRow, point_tenant_at, retire_live_versions
 from app.core.settings import Settings
+from app.core.tenants import check_tenant, index_root
 from ingest.chunker import ChunkConfig, chunk_file
 from ingest.loaders import LoadIssue, discover, load_file, sha256_bytes
 from ingest.records import Chunk
@@ -22,7 +23,6 @@ from retrieval.embed import DIM, Embedder
 from retrieval.index import build_version, live_version, load_chunks, load_vectors, next_version, prune, set_live
 
 log = logging.getLogger(__name__)
-TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -41,16 +41,6 @@ class IngestReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def index_root(settings: Settings, tenant: str) -> Path:
-    return settings.tenant_dir(tenant) / "index"
-
-
-def check_tenant(tenant: str) -> str:
-    if not TENANT_RE.match(tenant):
-        raise ValueError(f"tenant {tenant!r} is not a valid name: use letters, digits, '-' or '_' (max 64)")
-    return tenant
-
-
 def _previous(root: Path) -> tuple[dict[str, list[Chunk]], dict[str, np.ndarray]]:
     """The live version's chunks by document and vectors by chunk hash (empty when there is none)."""
     version = live_version(root)
@@ -67,13 +57,15 @@ def ingest_directory(
     path: str | Path,
     tenant: str,
     settings: Settings,
+    sessions: SessionFactory,
     *,
     embedder: Embedder | None = None,
     chunk_config: ChunkConfig | None = None,
     count: Callable[[str], int] | None = None,
     progress: ProgressFn | None = None,
 ) -> IngestReport:
-    """Ingest ``path`` into ``tenant``; an unchanged directory builds nothing and embeds nothing."""
+    """Ingest ``path`` into ``tenant``, recording it through ``sessions``; an unchanged directory builds nothing and
+    embeds nothing."""
     t0 = time.perf_counter()
     check_tenant(tenant)
     root_dir = Path(path)
@@ -84,9 +76,8 @@ def ingest_directory(
         from engine.tokenizer import load_tokenizer
 
         count = load_tokenizer().count
-    Session = session_factory(settings.sqlalchemy_url)
     root = index_root(settings, tenant)
-    with Session() as s:
+    with sessions() as s:
         if s.get(TenantRow, tenant) is None:
             s.add(TenantRow(id=tenant))
             s.commit()
@@ -159,7 +150,7 @@ def ingest_directory(
     report.seconds["index"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    with Session() as s, s.begin():
+    with sessions() as s, s.begin():
         gone = [*deleted, *(rel for rel in todo if rel in known)]
         if gone:
             s.execute(delete(ChunkRow).where(ChunkRow.tenant_id == tenant, ChunkRow.doc_id.in_(gone)))
@@ -193,11 +184,7 @@ def ingest_directory(
             for rel in todo
             for c in fresh[rel]
         )
-        s.execute(
-            update(IndexVersionRow)
-            .where(IndexVersionRow.tenant_id == tenant, IndexVersionRow.status == "live")
-            .values(status="retired")
-        )
+        retire_live_versions(s, tenant)
         s.add(
             IndexVersionRow(
                 tenant_id=tenant,
@@ -208,7 +195,7 @@ def ingest_directory(
                 n_embedded=len(missing),
             )
         )
-        s.execute(update(TenantRow).where(TenantRow.id == tenant).values(live_version=version))
+        point_tenant_at(s, tenant, version)
         set_live(root, version)  # the atomic swap; the SQL commit follows in the same block
     prune(root, keep=2)
     report.seconds["sql"] = time.perf_counter() - t

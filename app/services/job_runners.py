@@ -9,16 +9,13 @@ import os
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy.orm import sessionmaker
-
-from app.core.db import session_factory
-from app.core.settings import Settings, get_settings
+from app.core.db import Database, SessionFactory
+from app.core.settings import Settings
 from app.services.answers import AskOptions, Pipeline
 from app.services.jobs import AskFn, pending_items, process_item
-from app.tunables import option
+from app.services.retrievers import RetrieverCache
 
 log = logging.getLogger(__name__)
 TASK = "longhaul.reconcile_item"
@@ -36,10 +33,10 @@ class InProcessRunner:
 
     kind = "in-process"
 
-    def __init__(self, settings: Settings, ask: AskFn) -> None:
-        self.Session: sessionmaker = session_factory(settings.sqlalchemy_url)
-        self.ask, self.max_attempts = ask, option(settings, "job_max_attempts")
-        self.workers = option(settings, "job_workers")
+    def __init__(self, settings: Settings, sessions: SessionFactory, ask: AskFn) -> None:
+        self.sessions = sessions
+        self.ask, self.max_attempts = ask, settings.job_max_attempts
+        self.workers = settings.job_workers
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="job")
         self.worker = f"{socket.gethostname()}:{os.getpid()}:inproc"
         self._queued: set[int] = set()
@@ -54,7 +51,7 @@ class InProcessRunner:
 
     def _run(self, item_id: int) -> None:
         try:
-            while process_item(self.Session, item_id, self.ask, self.worker, self.max_attempts) == "retry":
+            while process_item(self.sessions, item_id, self.ask, self.worker, self.max_attempts) == "retry":
                 pass
         except Exception:
             log.exception("job item %d crashed the runner; it stays pending for a resume", item_id)
@@ -63,7 +60,9 @@ class InProcessRunner:
                 self._queued.discard(item_id)
 
     def resume(self) -> None:
-        self.dispatch(pending_items(self.Session))
+        with self.sessions() as s:
+            pending = pending_items(s)
+        self.dispatch(pending)
 
     def open(self) -> None:
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="job")
@@ -100,7 +99,7 @@ def make_celery(settings: Settings) -> Any:
     if not settings.redis_url:
         raise ValueError("Celery needs LONGHAUL_REDIS_URL; without it jobs run in the API process")
     app = Celery("longhaul", broker=settings.redis_url, set_as_current=False)
-    visibility = int(option(settings, "job_visibility_timeout_s"))
+    visibility = settings.job_visibility_timeout_s
     app.conf.update(
         task_acks_late=True,  # a task is acknowledged after it ran: a killed worker's task is redelivered
         task_reject_on_worker_lost=True,
@@ -114,22 +113,20 @@ def make_celery(settings: Settings) -> Any:
     return app
 
 
-@lru_cache(maxsize=1)
-def _worker_ask() -> AskFn:
-    return pipeline_ask(Pipeline(get_settings()))
-
-
 def worker_app(settings: Settings) -> Any:
-    """The Celery app of `longhaul worker`, with the item task registered."""
+    """The Celery app of `longhaul worker`, with the item task registered; the worker's database, retrievers and
+    pipeline (its engine loads on the first generated answer) live as long as the app."""
     app = make_celery(settings)
-    Session = session_factory(settings.sqlalchemy_url)
+    sessions = Database.of(settings).sessions
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    max_attempts = option(settings, "job_max_attempts")
+    max_attempts = settings.job_max_attempts
+    retrievers = RetrieverCache(settings)
+    ask = pipeline_ask(Pipeline(settings, retriever_for=retrievers.live))
 
     @app.task(name=TASK, bind=True, max_retries=None, acks_late=True)
     def reconcile_item(self: Any, item_id: int) -> str:
         try:
-            outcome = process_item(Session, item_id, _worker_ask(), worker, max_attempts)
+            outcome = process_item(sessions, item_id, ask, worker, max_attempts)
         except Exception as exc:  # the database or the engine failed outside the item: try again, never drop it
             log.exception("item %d: %s; retrying", item_id, type(exc).__name__)
             raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30), max_retries=20) from exc

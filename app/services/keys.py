@@ -8,14 +8,13 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from app.core.db import session_factory
-from app.core.rows import ApiKeyRow
-from app.core.settings import Settings
-from app.services.ingest import check_tenant
+from app.core.rows import ApiKeyRow, now_utc
+from app.core.tenants import check_tenant
 
 SCOPES: tuple[str, ...] = ("agent", "admin")
 KEY_PREFIX = "lh_"
@@ -58,15 +57,15 @@ def _check_scopes(scopes: list[str]) -> list[str]:
     return sorted(set(scopes))
 
 
-def create_key(settings: Settings, tenant: str, scopes: list[str], name: str = "") -> tuple[str, KeyInfo]:
-    """Create a key; returns ``(secret, info)``. The secret is shown once and never stored."""
+def create_key(s: Session, tenant: str, scopes: list[str], name: str = "") -> tuple[str, KeyInfo]:
+    """Create (and commit) a key; returns ``(secret, info)``. The secret is shown once and never stored."""
     check_tenant(tenant)
     scopes = _check_scopes(scopes)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKeyRow(id=secrets.token_hex(8), key_hash=hash_key(secret), prefix=secret[:10], tenant_id=tenant,
-                    scopes=" ".join(scopes), name=name, created_at=datetime.now(UTC))
-    with session_factory(settings.sqlalchemy_url)() as s, s.begin():
-        s.add(row)
+                    scopes=" ".join(scopes), name=name, created_at=now_utc())
+    s.add(row)
+    s.commit()
     return secret, _info(row)
 
 
@@ -75,30 +74,29 @@ def _info(row: ApiKeyRow) -> KeyInfo:
                    row.revoked_at is not None)
 
 
-def list_keys(settings: Settings, tenant: str | None = None) -> list[KeyInfo]:
+def list_keys(s: Session, tenant: str | None = None) -> list[KeyInfo]:
     q = select(ApiKeyRow).order_by(ApiKeyRow.created_at)
     if tenant:
         q = q.where(ApiKeyRow.tenant_id == tenant)
-    with session_factory(settings.sqlalchemy_url)() as s:
-        return [_info(r) for r in s.scalars(q)]
+    return [_info(r) for r in s.scalars(q.execution_options(populate_existing=True))]
 
 
-def revoke_key(settings: Settings, key_id: str) -> bool:
-    """Revoke by id; False when no such key exists."""
-    with session_factory(settings.sqlalchemy_url)() as s, s.begin():
-        row = s.get(ApiKeyRow, key_id)
-        if row is None:
-            return False
-        row.revoked_at = row.revoked_at or datetime.now(UTC)
+def revoke_key(s: Session, key_id: str) -> bool:
+    """Revoke by id (and commit); False when no such key exists."""
+    row = s.get(ApiKeyRow, key_id)
+    if row is None:
+        return False
+    row.revoked_at = row.revoked_at or now_utc()
+    s.commit()
     return True
 
 
-def authenticate(settings: Settings, secret: str) -> ApiKey | None:
+def authenticate(s: Session, secret: str) -> ApiKey | None:
     """The live key for a bearer secret, or None (unknown or revoked)."""
     if not secret.startswith(KEY_PREFIX) or len(secret) > 128:
         return None
-    with session_factory(settings.sqlalchemy_url)() as s:
-        row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(secret)))
+    row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(secret))
+                   .execution_options(populate_existing=True))
     if row is None or row.revoked_at is not None:
         return None
     return ApiKey(row.id, row.tenant_id, frozenset(row.scopes.split()), row.name)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from app.core.db import ChunkRow, IndexVersionRow, session_factory
+from app.core.db import Database
+from app.core.rows import ChunkRow, IndexVersionRow
 from app.core.settings import Settings
 from app.services.ingest import ingest_directory
 from tests.helpers.corpus_fixture import write_fixture_corpus
@@ -39,10 +40,11 @@ def test_postgres_ingest_and_reingest(tmp_path: Path) -> None:
     tenant = f"pg{os.getpid()}"
     settings = Settings(data_dir=tmp_path / "data", database_url=url)
     emb = HashEmbedder()
-    first = ingest_directory(tmp_path / "docs", tenant, settings, embedder=emb)
-    again = ingest_directory(tmp_path / "docs", tenant, settings, embedder=emb)
+    db = Database(url)
+    first = ingest_directory(tmp_path / "docs", tenant, settings, db.sessions, embedder=emb)
+    again = ingest_directory(tmp_path / "docs", tenant, settings, db.sessions, embedder=emb)
     assert again.unchanged and emb.embedded == first.chunks_embedded
-    with session_factory(url)() as s:
+    with db, db.sessions() as s:
         n = len(list(s.scalars(select(ChunkRow).where(ChunkRow.tenant_id == tenant))))
         versions = list(s.scalars(select(IndexVersionRow).where(IndexVersionRow.tenant_id == tenant)))
         assert n == first.chunks_total and [v.status for v in versions] == ["live"]

@@ -42,3 +42,24 @@ def test_defaults_are_sane(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.data_dir == Path("./.longhaul")
     assert s.redis_url is None
     assert s.sqlalchemy_url.startswith("sqlite:///")
+
+
+SERVICE_DEFAULTS = {"retrieval_workers": 4, "generate_workers": 1, "queue_max_waiting": 64, "queue_max_wait_s": 30.0,
+                    "cache_ttl_s": 3600, "redis_prefix": "longhaul", "rate_limit_per_minute": 6000,
+                    "max_body_bytes": 8 * 2**20, "job_workers": 2, "job_max_attempts": 3,
+                    "job_visibility_timeout_s": 600}
+
+
+def test_service_fields_default_and_read_their_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SERVICE_DEFAULTS:
+        monkeypatch.delenv(f"LONGHAUL_{name.upper()}", raising=False)
+    assert {name: getattr(Settings(), name) for name in SERVICE_DEFAULTS} == SERVICE_DEFAULTS
+    overrides = {"retrieval_workers": "7", "queue_max_wait_s": "2.5", "redis_prefix": "lh2",
+                 "job_visibility_timeout_s": "6"}
+    for name, raw in overrides.items():
+        monkeypatch.setenv(f"LONGHAUL_{name.upper()}", raw)
+    s = Settings()
+    assert (s.retrieval_workers, s.queue_max_wait_s, s.redis_prefix, s.job_visibility_timeout_s) == (7, 2.5, "lh2", 6)
+    monkeypatch.setenv("LONGHAUL_JOB_WORKERS", "0")
+    with pytest.raises(ValidationError, match="job_workers"):
+        Settings()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import app.core.rows  # noqa: F401 - the tables register on Base.metadata
 from app.core.db import Base
 
 config = context.config

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.core.db import Database
 from app.core.settings import Settings
-from app.services.documents import DocumentStore, docs_dir
-from app.services.keys import create_key
+from app.core.tenants import docs_dir
+from app.services.documents import DocumentStore
 from retrieval.embed import Embedder
+from tests.app.sql import new_key
 from tests.helpers.corpus_fixture import write_fixture_corpus
 from tests.helpers.server import GLOBEX_SECRET, ApiEnv, Server, redis_server
 
@@ -21,11 +23,12 @@ def api_env(tmp_path_factory: pytest.TempPathFactory) -> ApiEnv:
     base = tmp_path_factory.mktemp("api")
     facts = write_fixture_corpus(base / "corpus", n_orders=24)
     settings = Settings(data_dir=base / "data")
-    store = DocumentStore(settings, embedder=Embedder())
-    shutil.copytree(base / "corpus" / "docs", docs_dir(settings, "acme"))
-    store._ingest("acme")
-    store.put("globex", "notes/vault.md", f"# Globex vault\n\n{GLOBEX_SECRET}\n")
-    keys = {f"{t}:{s}": create_key(settings, t, [s], name=f"test {t} {s}")[0]
+    with Database.of(settings) as db:
+        store = DocumentStore(settings, db.sessions, embedder=Embedder())
+        shutil.copytree(base / "corpus" / "docs", docs_dir(settings, "acme"))
+        store._ingest("acme")
+        store.put("globex", "notes/vault.md", f"# Globex vault\n\n{GLOBEX_SECRET}\n")
+    keys = {f"{t}:{s}": new_key(settings, t, [s], name=f"test {t} {s}")[0]
             for t in ("acme", "globex") for s in ("agent", "admin")}
     return ApiEnv(settings, base / "data", keys, facts["needle"])
 

@@ -83,9 +83,9 @@ def test_oversized_body_is_a_413_problem(server: Server, api_env: ApiEnv) -> Non
 
 
 def test_tenant_without_documents_is_a_409_problem(server: Server, api_env: ApiEnv) -> None:
-    from app.services.keys import create_key
+    from tests.app.sql import new_key
 
-    secret, _ = create_key(api_env.settings, "empty-tenant", ["agent"])
+    secret, _ = new_key(api_env.settings, "empty-tenant", ["agent"])
     headers = {"Authorization": f"Bearer {secret}"}
     r = httpx.post(server.url + "/v1/ask", json=_ask(api_env, "anything?"), headers=headers)
     assert r.status_code == 409 and "no documents" in r.json()["detail"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from app.services.keys import create_key, list_keys, revoke_key
+from app.core.db import Database
+from app.services.keys import list_keys, revoke_key
+from tests.app.sql import new_key
 from tests.helpers.server import GLOBEX_SECRET, ApiEnv, Server
 
 ASK = {"question": "Which order was rerouted through the ZEPHYR-9931 bonded facility?", "mode": "retrieval_only",
@@ -22,12 +24,13 @@ def test_missing_and_unknown_keys_get_401_problems(server: Server) -> None:
 
 
 def test_revoked_key_is_refused(server: Server, api_env: ApiEnv) -> None:
-    secret, info = create_key(api_env.settings, "acme", ["agent"], name="short-lived")
+    secret, info = new_key(api_env.settings, "acme", ["agent"], name="short-lived")
     headers = {"Authorization": f"Bearer {secret}"}
     assert httpx.get(server.url + "/v1/documents/policies/POL-REFUND_v3.md", headers=headers).status_code == 200
-    assert revoke_key(api_env.settings, info.id)
-    assert httpx.get(server.url + "/v1/documents/policies/POL-REFUND_v3.md", headers=headers).status_code == 401
-    listed = {k.id: k for k in list_keys(api_env.settings, "acme")}
+    with Database.of(api_env.settings) as db, db.sessions() as s:
+        assert revoke_key(s, info.id)
+        assert httpx.get(server.url + "/v1/documents/policies/POL-REFUND_v3.md", headers=headers).status_code == 401
+        listed = {k.id: k for k in list_keys(s, "acme")}
     assert listed[info.id].revoked and secret not in repr(listed[info.id])
 
 

@@ -13,7 +13,8 @@ from app.api.main import create_app
 from app.core.settings import Settings
 from app.services.admission import EngineQueue, QueueFull
 from app.services.answers import Answer
-from app.services.keys import RateLimiter, create_key
+from app.services.keys import RateLimiter
+from tests.app.sql import new_key
 
 
 class SlowPipeline:
@@ -29,7 +30,7 @@ def _app(tmp_path: Path) -> tuple[object, dict[str, str]]:
     root = settings.tenant_dir("acme") / "index"
     (root / "v000001").mkdir(parents=True)
     (root / "LIVE").write_text("v000001")
-    secret, _ = create_key(settings, "acme", ["agent"])
+    secret, _ = new_key(settings, "acme", ["agent"])
     app = create_app(settings, pipeline=SlowPipeline(), embedder=object())
     state = app.state.longhaul
     state.queues["retrieval"] = EngineQueue("retrieval", workers=1, max_waiting=2, max_wait_s=5)

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from app.services.keys import create_key
+from tests.app.sql import new_key
 from tests.helpers.server import ApiEnv, Server
 
 NOTE = "# Initech memo\n\nOrder #555123 was held at dock 7 because the QUASAR-4410 pallet label was unreadable.\n"
@@ -16,8 +16,8 @@ ASK = {"question": "Why was order #555123 held at dock 7?", "mode": "retrieval_o
 
 
 def _keys(api_env: ApiEnv, tenant: str) -> tuple[dict[str, str], dict[str, str]]:
-    admin, _ = create_key(api_env.settings, tenant, ["admin"])
-    agent, _ = create_key(api_env.settings, tenant, ["agent"])
+    admin, _ = new_key(api_env.settings, tenant, ["admin"])
+    agent, _ = new_key(api_env.settings, tenant, ["agent"])
     return {"Authorization": f"Bearer {admin}"}, {"Authorization": f"Bearer {agent}"}
 
 

@@ -12,9 +12,11 @@ import httpx
 from fastapi.testclient import TestClient
 
 from app.api.main import create_app
-from app.core.db import ChunkRow, TenantRow, session_factory
+from app.core.db import Database
+from app.core.rows import ChunkRow, TenantRow
 from app.core.settings import Settings
 from app.services import jobs as J
+from app.services.selections import delayed_refund_orders
 from tests.helpers.server import ApiEnv, Server
 
 OPTS = {"mode": "retrieval_only", "rerank": False, "k": 5}
@@ -78,9 +80,9 @@ def test_job_validation_problems(server: Server, api_env: ApiEnv) -> None:
 
 
 def test_pending_items_resume_after_a_restart(api_env: ApiEnv) -> None:
-    Session = session_factory(api_env.settings.sqlalchemy_url)
     spec = {"question": "What happened to order {order}?", "options": OPTS, "selection": {}}
-    job = J.create_job(Session, "acme", spec, ["#48000", "#48007"])  # as if the API died right after recording it
+    with Database.of(api_env.settings) as db, db.sessions() as s:
+        job = J.create_job(s, "acme", spec, ["#48000", "#48007"])  # as if the API died right after recording it
     with TestClient(create_app(api_env.settings)) as client:
         headers = api_env.auth("acme:agent")
         deadline = time.monotonic() + 240
@@ -92,13 +94,13 @@ def test_pending_items_resume_after_a_restart(api_env: ApiEnv) -> None:
 
 def test_delayed_refund_query(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    Session = session_factory(settings.sqlalchemy_url)
+    db = Database.of(settings)
 
     def chunk(i: int, kind: str, order: str, ts: str) -> ChunkRow:
         return ChunkRow(tenant_id="t", id=f"c{i}", doc_id="refunds/r.jsonl", source="s", text="x", sha256=f"{i}",
                         n_tokens=1, meta={"doc_type": kind, "order_ids": [order], "timestamp": ts})
 
-    with Session() as s, s.begin():
+    with db.sessions() as s, s.begin():
         s.add(TenantRow(id="t"))
         s.flush()
         s.add_all([chunk(1, "return", "#1", "2021-01-01T00:00:00Z"), chunk(2, "refund", "#1", "2021-01-20T00:00:00Z"),
@@ -107,6 +109,7 @@ def test_delayed_refund_query(tmp_path: Path) -> None:
                    chunk(7, "refund", "#4", "2021-01-30T00:00:00Z")])
     from datetime import date
 
-    assert J.delayed_refund_orders(Session, "t", 7, None, None) == ["#1", "#3"]
-    assert J.delayed_refund_orders(Session, "t", 7, date(2021, 1, 1), date(2021, 3, 1)) == ["#1"]
-    assert J.delayed_refund_orders(Session, "t", 1, None, date(2021, 1, 31)) == ["#1", "#2"]
+    with db, db.sessions() as s:
+        assert delayed_refund_orders(s, "t", 7, None, None) == ["#1", "#3"]
+        assert delayed_refund_orders(s, "t", 7, date(2021, 1, 1), date(2021, 3, 1)) == ["#1"]
+        assert delayed_refund_orders(s, "t", 1, None, date(2021, 1, 31)) == ["#1", "#2"]

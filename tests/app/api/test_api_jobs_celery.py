@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.core.settings import Settings
-from app.services.keys import create_key
+from tests.app.sql import new_key
 from tests.helpers.server import ROOT, ApiEnv, Server, service_skip
 
 PG_ADMIN = os.environ.get("LONGHAUL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -35,9 +35,6 @@ def pg_url() -> Iterator[str]:
     except Exception as exc:  # noqa: BLE001 - no server
         service_skip("PostgreSQL", exc)
     yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    from app.core.db import get_engine
-
-    get_engine.cache_clear()
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     admin.dispose()
@@ -80,7 +77,7 @@ def test_killed_worker_mid_job_loses_no_item_and_repeats_none(api_env: ApiEnv, p
                                                               tmp_path: Path) -> None:
     redis_url = f"redis://127.0.0.1:{redis_proc.port}/1"  # type: ignore[attr-defined]
     settings = Settings(data_dir=api_env.data_dir, database_url=pg_url)
-    secret, _ = create_key(settings, "acme", ["agent"])
+    secret, _ = new_key(settings, "acme", ["agent"])
     headers = {"Authorization": f"Bearer {secret}"}
     env = api_env.env(LONGHAUL_DATABASE_URL=pg_url, LONGHAUL_REDIS_URL=redis_url,
                       LONGHAUL_JOB_VISIBILITY_TIMEOUT_S="6")

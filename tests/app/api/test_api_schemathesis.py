@@ -19,7 +19,7 @@ from schemathesis.checks import (
 from app.api.main import create_app
 from app.core.settings import Settings
 from app.services.answers import Answer, AskOptions
-from app.services.keys import create_key
+from tests.app.sql import new_key
 from tests.helpers.fakes import HashEmbedder
 
 
@@ -37,7 +37,7 @@ _settings = Settings(data_dir=_dir)
 _root = _settings.tenant_dir("acme") / "index"
 (_root / "v000001").mkdir(parents=True)
 (_root / "LIVE").write_text("v000001")
-SECRET, _ = create_key(_settings, "acme", ["admin"])
+SECRET, _ = new_key(_settings, "acme", ["admin"])
 app = create_app(_settings, pipeline=InstantPipeline(), embedder=HashEmbedder())
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
