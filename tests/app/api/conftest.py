@@ -13,9 +13,9 @@ from app.core.settings import Settings
 from app.core.tenants import docs_dir
 from app.services.documents import DocumentStore
 from retrieval.embed import Embedder
-from tests.app.sql import new_key
 from tests.helpers.corpus_fixture import write_fixture_corpus
 from tests.helpers.server import GLOBEX_SECRET, ApiEnv, Server, redis_server
+from tests.helpers.sql import new_key
 
 
 @pytest.fixture(scope="session")

@@ -83,7 +83,7 @@ def test_oversized_body_is_a_413_problem(server: Server, api_env: ApiEnv) -> Non
 
 
 def test_tenant_without_documents_is_a_409_problem(server: Server, api_env: ApiEnv) -> None:
-    from tests.app.sql import new_key
+    from tests.helpers.sql import new_key
 
     secret, _ = new_key(api_env.settings, "empty-tenant", ["agent"])
     headers = {"Authorization": f"Bearer {secret}"}

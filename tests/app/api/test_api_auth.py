@@ -6,8 +6,8 @@ import httpx
 
 from app.core.db import Database
 from app.services.keys import list_keys, revoke_key
-from tests.app.sql import new_key
 from tests.helpers.server import GLOBEX_SECRET, ApiEnv, Server
+from tests.helpers.sql import new_key
 
 ASK = {"question": "Which order was rerouted through the ZEPHYR-9931 bonded facility?", "mode": "retrieval_only",
        "rerank": False, "use_cache": False}

@@ -14,7 +14,7 @@ from app.core.settings import Settings
 from app.services.admission import EngineQueue, QueueFull
 from app.services.answers import Answer
 from app.services.keys import RateLimiter
-from tests.app.sql import new_key
+from tests.helpers.sql import new_key
 
 
 class SlowPipeline:

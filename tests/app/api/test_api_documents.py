@@ -7,8 +7,8 @@ import time
 
 import httpx
 
-from tests.app.sql import new_key
 from tests.helpers.server import ApiEnv, Server
+from tests.helpers.sql import new_key
 
 NOTE = "# Initech memo\n\nOrder #555123 was held at dock 7 because the QUASAR-4410 pallet label was unreadable.\n"
 ASK = {"question": "Why was order #555123 held at dock 7?", "mode": "retrieval_only", "rerank": False,

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.core.settings import Settings
-from tests.app.sql import new_key
 from tests.helpers.server import ROOT, ApiEnv, Server, service_skip
+from tests.helpers.sql import new_key
 
 PG_ADMIN = os.environ.get("LONGHAUL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -19,8 +19,8 @@ from schemathesis.checks import (
 from app.api.main import create_app
 from app.core.settings import Settings
 from app.services.answers import Answer, AskOptions
-from tests.app.sql import new_key
 from tests.helpers.fakes import HashEmbedder
+from tests.helpers.sql import new_key
 
 
 class InstantPipeline:
