@@ -6,6 +6,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 SUPPORTED_ARCHITECTURES = ("llama", "mistral", "qwen2")
+# The rotary variants engine/rope.py implements (its ROPE_TYPES keys, checked there at import): named here so that
+# a config validates without torch (the planner reads these shapes).
+ROPE_TYPE_NAMES = ("default", "linear", "dynamic", "yarn", "longrope", "llama3")
 _HF_ARCH = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2"}
 
 
@@ -47,11 +50,9 @@ class ModelConfig:
         if self.head_dim % 2:
             raise ValueError(f"head_dim must be even for rotary embeddings, got {self.head_dim}")
         if self.rope_scaling is not None:
-            from engine.rope import ROPE_TYPES
-
             kind = self.rope_scaling.get("rope_type", self.rope_scaling.get("type", "default"))
-            if kind not in ROPE_TYPES:
-                raise ValueError(f"unknown rope_type {kind!r}: supported are {', '.join(ROPE_TYPES)}")
+            if kind not in ROPE_TYPE_NAMES:
+                raise ValueError(f"unknown rope_type {kind!r}: supported are {', '.join(ROPE_TYPE_NAMES)}")
 
     @property
     def kv_bytes_per_token(self) -> int:

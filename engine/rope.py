@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from engine.config import ROPE_TYPE_NAMES
+
 Params = dict[str, Any]
 
 
@@ -98,6 +100,7 @@ ROPE_TYPES: dict[str, Callable[[int, float, Params, int, int | None], tuple[torc
     "longrope": _longrope,
     "llama3": _llama3,
 }
+assert tuple(ROPE_TYPES) == ROPE_TYPE_NAMES, "engine/config.py ROPE_TYPE_NAMES names these variants"
 
 
 def rope_frequencies(

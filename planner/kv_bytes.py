@@ -1,66 +1,16 @@
 """KV bytes as engine/kv stores them: quantized codes plus scales plus a full-precision tail, and AdaKV's padding.
 
-Arithmetic only (no torch): ``QUANT_LAYOUTS`` mirrors ``engine.kv.quant.FORMATS`` (tests/planner checks they agree) so
-the planner stays importable without torch.
+Arithmetic only (no torch): the quantized layouts are engine's own torch-free table (`engine.kv.formats.FORMATS`,
+the one `engine.kv.quant` quantizes with), so the planner counts the bytes of the formats the engine really uses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class QuantLayout:
-    """The storage fields of ``engine.kv.quant.QuantFormat``: code ``bits``, the scale axis of keys and values
-    ("token" or "channel"), the token ``group`` of a channel scale and the ``residual`` full-precision tokens."""
-
-    bits: int
-    key_axis: str
-    value_axis: str
-    group: int
-    residual: int
-
-    @property
-    def flush(self) -> int:
-        """Tokens are quantized in multiples of this many (a channel-scale group, or 1)."""
-        return self.group if "channel" in (self.key_axis, self.value_axis) else 1
-
-
-QUANT_LAYOUTS: dict[str, QuantLayout] = {
-    "int8": QuantLayout(8, "token", "token", 1, 0),
-    "int8-channel": QuantLayout(8, "channel", "token", 32, 32),
-    "fp8": QuantLayout(8, "token", "token", 1, 0),
-    "fp8-channel": QuantLayout(8, "channel", "token", 32, 32),
-    "int4": QuantLayout(4, "channel", "token", 32, 64),
-}
-
-
-def quant_bytes_per_token_head(layout: QuantLayout, head_dim: int) -> float:
-    """Bytes of one quantized token of one KV head, keys plus values.
-
-    Codes take ``head_dim * bits / 8``; each scale (and, at 4 bits, zero point) is fp16: one per token on the
-    ``token`` axis, ``head_dim`` per ``group`` tokens on the ``channel`` axis.
-    """
-    params = 2 if layout.bits == 4 else 1
-    total = 0.0
-    for axis in (layout.key_axis, layout.value_axis):
-        total += head_dim * layout.bits / 8 + params * 2 * (head_dim / layout.group if axis == "channel" else 1)
-    return total
-
-
-def quant_tail_tokens(tokens: int, layout: QuantLayout) -> int:
-    """Tokens a `QuantStore` layer keeps in full precision after ``tokens`` were stored.
-
-    Each append quantizes the largest multiple of ``flush`` that leaves at least ``residual`` tokens behind, so
-    the tail is ``residual + (tokens - residual) mod flush`` (or everything while ``tokens < residual``).
-    """
-    if tokens <= layout.residual:
-        return tokens
-    return layout.residual + (tokens - layout.residual) % layout.flush
+from engine.kv.formats import QuantFormat
 
 
 def quant_kv_bytes(
-    n_layers: int, n_kv_heads: int, head_dim: int, tokens: int, layout: QuantLayout, compute_bytes: float
+    n_layers: int, n_kv_heads: int, head_dim: int, tokens: int, fmt: QuantFormat, compute_bytes: float
 ) -> float:
     """Bytes a `QuantStore` holds for ``tokens`` per layer: quantized part plus the ``compute_bytes`` tail.
 
@@ -70,18 +20,18 @@ def quant_kv_bytes(
         The model's KV shape.
     tokens : int
         Tokens stored in every layer.
-    layout : QuantLayout
-        One of `QUANT_LAYOUTS`.
+    fmt : QuantFormat
+        One of `engine.kv.formats.FORMATS`.
     compute_bytes : float
         Bytes per element of the compute dtype the tail is kept in (4 for fp32, 2 for bf16).
 
     Returns
     -------
     float
-        ``layers x heads x (quantized x quant_bytes_per_token_head + tail x 2 x head_dim x compute_bytes)``.
+        ``layers x heads x (quantized x fmt.bytes_per_token(head_dim) + tail x 2 x head_dim x compute_bytes)``.
     """
-    tail = quant_tail_tokens(tokens, layout)
-    per_head = (tokens - tail) * quant_bytes_per_token_head(layout, head_dim) + tail * 2 * head_dim * compute_bytes
+    tail = fmt.tail_tokens(tokens)
+    per_head = (tokens - tail) * fmt.bytes_per_token(head_dim) + tail * 2 * head_dim * compute_bytes
     return n_layers * n_kv_heads * per_head
 
 

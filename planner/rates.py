@@ -7,7 +7,7 @@ engine's per-layer launch floor and weights / HBM bandwidth + KV bytes / KV read
 caches, ring sharded decode), or a CUDA graph's small per-layer device floor plus that memory time (graph decode:
 uncompressed caches on one GPU). Across GPUs each layer adds one collective of ``gpus - 1`` hops. Per-step work of some
 KV choices (H2O's attention accumulation, quantized KV's dequantization) adds calibrated host time per layer to the
-floor; quantized KV bytes follow ``engine/kv/quant.py``'s layout (planner/kv_bytes.py).
+floor; quantized KV bytes follow engine's own layout table, ``engine/kv/formats.py`` (planner/kv_bytes.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import SHAPES, ModelConfig
-from planner.kv_bytes import QUANT_LAYOUTS, quant_bytes_per_token_head, quant_kv_bytes
+from engine.kv.formats import FORMATS
+from planner.kv_bytes import quant_kv_bytes
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 STRATEGIES = ("full", "streaming", "snapkv", "ring", "hybrid")
@@ -139,18 +140,18 @@ def _check_dtype(dtype: str, table: dict[str, float], what: str) -> float:
 
 def kv_bytes_per_token(cfg: ModelConfig, kv_dtype: str = "bf16") -> float:
     """2 (K and V) x layers x kv_heads x head_dim x bytes; quantized formats add their fp16 scales (and zero points)
-    as engine/kv/quant.py stores them (per token, or per channel for every group of tokens)."""
+    as engine/kv/formats.py lays them out (per token, or per channel for every group of tokens)."""
     size = _check_dtype(kv_dtype, KV_DTYPES, "KV")
-    if kv_dtype in QUANT_LAYOUTS:
-        return cfg.n_layers * cfg.n_kv_heads * quant_bytes_per_token_head(QUANT_LAYOUTS[kv_dtype], cfg.head_dim)
+    if kv_dtype in FORMATS:
+        return cfg.n_layers * cfg.n_kv_heads * FORMATS[kv_dtype].bytes_per_token(cfg.head_dim)
     return 2 * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * size
 
 
 def kv_bytes(cfg: ModelConfig, tokens: int, kv_dtype: str = "bf16", compute_dtype: str = "bf16") -> float:
     """KV bytes of ``tokens`` per layer; quantized formats keep their newest tokens in ``compute_dtype``."""
-    if kv_dtype in QUANT_LAYOUTS:
+    if kv_dtype in FORMATS:
         compute = _check_dtype(compute_dtype, KV_DTYPES, "compute")
-        return quant_kv_bytes(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, tokens, QUANT_LAYOUTS[kv_dtype], compute)
+        return quant_kv_bytes(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, tokens, FORMATS[kv_dtype], compute)
     return tokens * kv_bytes_per_token(cfg, kv_dtype)
 
 

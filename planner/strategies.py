@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from engine.kv.formats import FORMATS
 from planner.rates import (
-    QUANT_LAYOUTS,
     Rates,
     decode_step_seconds,
     kv_bytes,
@@ -98,7 +98,7 @@ def plan(
     weights = weight_bytes(cfg, weight_dtype)
     per_tok = kv_bytes_per_token(cfg, kv_dtype)
     int8 = kv_dtype == "int8"  # per-token int8: the graph's kernel reads the codes (engine/decode_kernel.py)
-    quant = kv_dtype in QUANT_LAYOUTS and not int8  # eager: read back dequantized to bf16 every step (QuantStore)
+    quant = kv_dtype in FORMATS and not int8  # eager: read back dequantized to bf16 every step (QuantStore)
     host = rates.quant_step_s_per_layer if quant else 0.0
     read_per_tok = kv_bytes_per_token(cfg, "bf16") if quant else kv_bytes(cfg, 1, kv_dtype) if int8 else per_tok
     rows: list[StrategyPlan] = []

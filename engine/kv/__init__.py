@@ -2,53 +2,45 @@
 storage.
 
 Per request: ``LLM.generate(prompt, kv_policy=KVSpec(SnapKV(ratio=4), dtype="int8"))``; a bare policy works too.
+
+Exports load lazily, so that ``import engine.kv.formats`` (the torch-free format table the planner reads) does not
+import torch.
 """
 
-from engine.kv.adakv import AdaKV
-from engine.kv.cache import KVCache
-from engine.kv.chunkkv import ChunkKV
-from engine.kv.compressed import CompressedKVCache, KVSpec
-from engine.kv.h2o import H2O
-from engine.kv.policy import WHEN, Policy, ScoreInputs
-from engine.kv.pyramidkv import PyramidKV
-from engine.kv.quant import FORMATS, PLAIN_DTYPES, QuantFormat, dequantize, quantize
-from engine.kv.snapkv import SnapKV
-from engine.kv.streaming import StreamingLLM
+from __future__ import annotations
 
-POLICIES: dict[str, type[Policy]] = {"streamingllm": StreamingLLM, "h2o": H2O, "snapkv": SnapKV,
-                                     "pyramidkv": PyramidKV, "adakv": AdaKV, "chunkkv": ChunkKV}
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from engine.kv.adakv import AdaKV
+    from engine.kv.cache import KVCache
+    from engine.kv.chunkkv import ChunkKV
+    from engine.kv.compressed import CompressedKVCache, KVSpec
+    from engine.kv.formats import FORMATS, QuantFormat
+    from engine.kv.h2o import H2O
+    from engine.kv.names import POLICIES, make_policy, parse_kv_spec
+    from engine.kv.policy import WHEN, Policy, ScoreInputs
+    from engine.kv.pyramidkv import PyramidKV
+    from engine.kv.quant import PLAIN_DTYPES, dequantize, quantize
+    from engine.kv.snapkv import SnapKV
+    from engine.kv.streaming import StreamingLLM
 
-def make_policy(name: str, **kwargs: object) -> Policy:
-    """Build a policy by name (``adakv`` wraps SnapKV with the same kwargs)."""
-    if name not in POLICIES:
-        raise ValueError(f"unknown KV policy {name!r}: choose one of {', '.join(POLICIES)}")
-    if name == "adakv":
-        return AdaKV(inner=SnapKV(**kwargs))  # type: ignore[arg-type]
-    return POLICIES[name](**kwargs)  # type: ignore[arg-type]
-
-
-def parse_kv_spec(text: str, *, when: str = "end") -> KVSpec:
-    """A cache choice from text: ``policy@ratio`` (``chunkkv@4``), optionally ``:dtype`` for the storage
-    (``snapkv@4:int8``); a bare dtype (``int8``) is the full cache in that format; ``full`` is the plain cache."""
-    body = text.strip()
-    if body in ("", "full"):
-        return KVSpec()
-    if "@" not in body:
-        if body not in FORMATS and body not in PLAIN_DTYPES:
-            raise ValueError(f"unknown KV cache {text!r}: write policy@ratio[:dtype] (e.g. chunkkv@4, snapkv@4:int8) "
-                             f"or a dtype ({', '.join([*FORMATS, *PLAIN_DTYPES])})")
-        return KVSpec(dtype=body)
-    name, _, rest = body.partition("@")
-    ratio, _, dtype = rest.partition(":")
-    try:
-        r = float(ratio)
-    except ValueError as exc:
-        raise ValueError(f"{text!r}: write policy@ratio, e.g. chunkkv@4") from exc
-    policy = make_policy(name, ratio=r, when=when)
-    return KVSpec(policy, dtype=dtype) if dtype else KVSpec(policy)
-
-
+_EXPORTS = {
+    "AdaKV": "engine.kv.adakv", "KVCache": "engine.kv.cache", "ChunkKV": "engine.kv.chunkkv",
+    "CompressedKVCache": "engine.kv.compressed", "KVSpec": "engine.kv.compressed", "FORMATS": "engine.kv.formats",
+    "QuantFormat": "engine.kv.formats", "H2O": "engine.kv.h2o", "POLICIES": "engine.kv.names",
+    "make_policy": "engine.kv.names", "parse_kv_spec": "engine.kv.names", "WHEN": "engine.kv.policy",
+    "Policy": "engine.kv.policy", "ScoreInputs": "engine.kv.policy", "PyramidKV": "engine.kv.pyramidkv",
+    "PLAIN_DTYPES": "engine.kv.quant", "dequantize": "engine.kv.quant", "quantize": "engine.kv.quant",
+    "SnapKV": "engine.kv.snapkv", "StreamingLLM": "engine.kv.streaming",
+}
 __all__ = ["FORMATS", "PLAIN_DTYPES", "POLICIES", "WHEN", "H2O", "AdaKV", "ChunkKV", "CompressedKVCache", "KVCache",
            "KVSpec", "Policy", "PyramidKV", "QuantFormat", "ScoreInputs", "SnapKV", "StreamingLLM", "dequantize",
            "make_policy", "parse_kv_spec", "quantize"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'engine.kv' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from engine.kv.formats import ADAKV_ALPHA_SAFEGUARD
 from engine.kv.policy import Policy, ScoreInputs
 from engine.kv.snapkv import SnapKV
 
@@ -23,7 +24,7 @@ class AdaKV(Policy):
     ignored); per-head shares come from the layer-wide top-k."""
 
     inner: Policy = field(default_factory=lambda: SnapKV(ratio=4.0))
-    alpha_safeguard: float = 0.2
+    alpha_safeguard: float = ADAKV_ALPHA_SAFEGUARD
     ratio: float | None = 1.0  # placeholder; the inner policy's budget is used
 
     may_exceed_budget = True

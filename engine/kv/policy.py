@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from engine.kv.formats import POLICY_WINDOW
+
 WHEN: dict[str, str] = {
     "end": "once, after the whole prompt is prefilled (question-aware: the question's queries can vote)",
     "chunks": "before each later prefill chunk (question-agnostic; peak memory drops); the last chunk is kept",
@@ -57,7 +59,7 @@ class Policy:
 
     ratio: float | None = None
     budget: int | None = None
-    window: int = 32
+    window: int = POLICY_WINDOW
     when: str = "end"
 
     needs_attn_sum = False  # set by policies that score with the attention accumulated over all queries

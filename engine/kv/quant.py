@@ -4,7 +4,8 @@ KIVI: Liu et al., "KIVI: A Tuning-Free Asymmetric 2bit Quantization for KV Cache
 keys are quantized per channel (outlier channels get their own scale) in groups of ``group`` tokens, values per
 token, and the most recent ``residual`` tokens stay in full precision until a whole group can be quantized.
 INT8 and FP8 (E4M3, as in vLLM / TensorRT-LLM FP8 KV caches) are symmetric absmax; 4-bit is asymmetric (min/max),
-two codes packed per byte. Scales and zero points are stored in fp16.
+two codes packed per byte. Scales and zero points are stored in fp16. The layouts themselves (bits, scale axes,
+groups, full-precision tail) are `engine.kv.formats.FORMATS`, the torch-free table the planner also reads.
 """
 
 from __future__ import annotations
@@ -13,34 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.kv.formats import FORMATS, QuantFormat
 
-@dataclass(frozen=True)
-class QuantFormat:
-    """How keys and values are stored: ``bits`` 8 or 4, ``kind`` "int" or "fp8", the scale axis of each
-    ("token": one scale per token and head; "channel": one per channel and head for every ``group`` tokens), and
-    ``residual`` recent tokens kept in full precision."""
-
-    name: str
-    bits: int
-    kind: str
-    key_axis: str
-    value_axis: str
-    group: int
-    residual: int
-
-    @property
-    def flush(self) -> int:
-        """Tokens are quantized in multiples of this many (a channel-scale group, or 1)."""
-        return self.group if "channel" in (self.key_axis, self.value_axis) else 1
-
-
-FORMATS: dict[str, QuantFormat] = {
-    "int8": QuantFormat("int8", 8, "int", "token", "token", 1, 0),
-    "int8-channel": QuantFormat("int8-channel", 8, "int", "channel", "token", 32, 32),
-    "fp8": QuantFormat("fp8", 8, "fp8", "token", "token", 1, 0),
-    "fp8-channel": QuantFormat("fp8-channel", 8, "fp8", "channel", "token", 32, 32),
-    "int4": QuantFormat("int4", 4, "int", "channel", "token", 32, 64),
-}
 PLAIN_DTYPES: dict[str, torch.dtype | None] = {"model": None, "fp32": torch.float32, "bf16": torch.bfloat16,
                                                "fp16": torch.float16}
 FP8_MAX = 448.0  # largest finite float8_e4m3fn
@@ -128,16 +103,6 @@ def dequantize(q: QBlock, fmt: QuantFormat, axis: str, dtype: torch.dtype) -> to
     if zero is not None:
         out = out + zero
     return out.to(dtype)
-
-
-def bytes_per_token(fmt: QuantFormat, head_dim: int) -> float:
-    """Stored bytes per token, per head, for keys plus values (data, scales, zero points)."""
-    data = head_dim * fmt.bits / 8
-    params = 2 if fmt.bits == 4 else 1
-    total = 0.0
-    for axis in (fmt.key_axis, fmt.value_axis):
-        total += data + params * 2 * (head_dim / fmt.group if axis == "channel" else 1)
-    return total
 
 
 def write_int8_slot(codes: torch.Tensor, scales: torch.Tensor, index: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

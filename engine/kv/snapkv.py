@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from engine.kv.formats import POLICY_WINDOW
 from engine.kv.policy import Policy, ScoreInputs, observation_attention
 
 
@@ -20,7 +21,7 @@ class SnapKV(Policy):
     """Score = attention of the window queries, averaged over the window and the GQA group, max-pooled over
     ``kernel`` neighbouring tokens (keeps whole phrases, not isolated tokens)."""
 
-    window: int = 32
+    window: int = POLICY_WINDOW
     kernel: int = 7
 
     def score(self, inputs: ScoreInputs) -> torch.Tensor:

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import ModelConfig
+from engine.kv.formats import ADAKV_ALPHA_SAFEGUARD, FORMATS, POLICY_WINDOW
 from planner.kv_bytes import adakv_stored_tokens
-from planner.rates import QUANT_LAYOUTS, Rates, decode_step_seconds, kv_bytes, kv_bytes_per_token, weight_bytes
+from planner.rates import Rates, decode_step_seconds, kv_bytes, kv_bytes_per_token, weight_bytes
 
-SNAPKV_WINDOW = 32  # engine/kv/snapkv.py SnapKV.window: the recent tokens every head keeps
-ADAKV_ALPHA = 0.2  # engine/kv/adakv.py AdaKV.alpha_safeguard
 _COMPUTE = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
@@ -53,7 +52,8 @@ def stored_tokens(cfg: ModelConfig, policy: str, prompt: float, ratio: float, he
     """Tokens per KV head and layer a policy keeps of ``prompt`` tokens (AdaKV: padded to the largest head)."""
     kept = math.ceil(prompt / ratio)
     if policy.startswith("adakv"):
-        return adakv_stored_tokens(kept, math.ceil(prompt), cfg.n_kv_heads, SNAPKV_WINDOW, ADAKV_ALPHA, head_share)
+        return adakv_stored_tokens(kept, math.ceil(prompt), cfg.n_kv_heads, POLICY_WINDOW, ADAKV_ALPHA_SAFEGUARD,
+                                   head_share)
     return kept
 
 
@@ -141,7 +141,7 @@ def kv_quality(path: Path, rates: Rates, calib: dict[str, Any]) -> tuple[list[di
         host = 0.0
         if r["policy"] == "h2o":  # attention accumulated and tokens re-selected in every layer, every step
             host += rates.h2o_step_s_per_layer
-        if dtype in QUANT_LAYOUTS:  # every layer dequantized (and the flushed tokens quantized) every step
+        if dtype in FORMATS:  # every layer dequantized (and the flushed tokens quantized) every step
             host += rates.quant_step_s_per_layer
         out.append(
             row(

@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
 
-from engine.kv import FORMATS, AdaKV, CompressedKVCache, KVSpec, Policy, ScoreInputs, SnapKV
-from engine.kv.quant import bytes_per_token
+from engine.kv import FORMATS, AdaKV, CompressedKVCache, KVSpec, Policy, ScoreInputs
 from engine.kv.store import QuantStore
-from planner.kv_bytes import QUANT_LAYOUTS, adakv_stored_tokens, quant_bytes_per_token_head, quant_kv_bytes
+from planner.kv_bytes import adakv_stored_tokens, quant_kv_bytes
 from planner.rates import kv_bytes, kv_bytes_per_token, resolve_model
-from planner.validate.kv import ADAKV_ALPHA, SNAPKV_WINDOW
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_quant_layouts_mirror_engine_formats() -> None:
-    assert set(QUANT_LAYOUTS) == set(FORMATS)
-    for name, fmt in FORMATS.items():
-        lay = QUANT_LAYOUTS[name]
-        assert (lay.bits, lay.key_axis, lay.value_axis, lay.group, lay.residual, lay.flush) == (
-            fmt.bits,
-            fmt.key_axis,
-            fmt.value_axis,
-            fmt.group,
-            fmt.residual,
-            fmt.flush,
-        )
-        for head_dim in (64, 128):
-            assert quant_bytes_per_token_head(lay, head_dim) == bytes_per_token(fmt, head_dim)
-
-
-def test_policy_defaults_used_by_validation() -> None:
-    assert SnapKV(ratio=4.0).window == SNAPKV_WINDOW
-    assert AdaKV().alpha_safeguard == ADAKV_ALPHA
+def test_planner_imports_no_torch() -> None:
+    """The planner reads engine's torch-free format table only: importing every planner module loads no torch."""
+    code = ("import sys, planner, planner.kv_bytes, planner.rates, planner.strategies, planner.validate.run; "
+            "sys.exit('torch' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    assert subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT).returncode == 0
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
@@ -47,7 +38,7 @@ def test_quant_bytes_equal_quant_store(name: str, total: int) -> None:
     for t in steps:
         for layer in range(layers):
             store.append(layer, torch.randn(1, heads, t, dim), torch.randn(1, heads, t, dim))
-    assert store.used_bytes() == quant_kv_bytes(layers, heads, dim, total, QUANT_LAYOUTS[name], 4)
+    assert store.used_bytes() == quant_kv_bytes(layers, heads, dim, total, FORMATS[name], 4)
 
 
 def test_int4_per_token_bytes_are_kivi_layout() -> None:

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from engine.kv import FORMATS, KVSpec, SnapKV, dequantize, quantize
-from engine.kv.quant import bytes_per_token
 from engine.kv.store import PlainStore, QuantStore
 from engine.llm import LLM
 from engine.weights import load_model
@@ -38,8 +37,8 @@ def test_kv_quantize_dequantize_error_bound(name: str, axis: str) -> None:
 def test_kv_quant_bytes_really_smaller() -> None:
     D = 64
     bf16 = 2 * D * 2
-    assert bytes_per_token(FORMATS["int8"], D) / bf16 == pytest.approx(0.516, abs=0.01)
-    assert bytes_per_token(FORMATS["int4"], D) / bf16 < 0.3
+    assert FORMATS["int8"].bytes_per_token(D) / bf16 == pytest.approx(0.516, abs=0.01)
+    assert FORMATS["int4"].bytes_per_token(D) / bf16 < 0.3
     stores = {"bf16": PlainStore(1, 1, 2, 2048, D, torch.bfloat16, torch.float32, "cpu")}
     stores |= {n: QuantStore(1, 1, 2, 2048, D, FORMATS[n], torch.float32, "cpu") for n in ("int8", "fp8", "int4")}
     x = torch.randn(1, 2, 2048, D)
