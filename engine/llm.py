@@ -6,7 +6,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +17,13 @@ from engine.config import ModelConfig
 from engine.kv.cache import KVCache
 from engine.kv.compressed import CompressedKVCache
 from engine.model import Transformer
+from engine.model_runner import CompressedStatic, GraphStep, Step
 from engine.sampling import sample
 from engine.stops import Decoded, StopText, decode_loop
 from engine.tokenizer import Tokenizer, load_tokenizer
 from engine.weights import load_model
 
 log = logging.getLogger(__name__)
-Step = Callable[[torch.Tensor, int], torch.Tensor]  # (token (1,), position) -> logits (1, vocab)
 DECODE_MODES = ("auto", "eager", "static", "graph")
 
 
@@ -42,61 +42,6 @@ def _synthetic_tokenizer() -> Tokenizer:
         backend.decoder = decoders.ByteLevel()
         backend.add_special_tokens(["<|im_start|>", "<|im_end|>"])
         return Tokenizer(backend, "<|im_end|>", None, None)
-
-
-class _GraphStep:
-    """One decode step replayed from a captured CUDA graph: static token, position and cache addresses."""
-
-    def __init__(self, model: Transformer, cache: KVCache) -> None:
-        self.cache = cache
-        self.tok = torch.zeros(1, 1, dtype=torch.long, device=cache.k.device)
-        self.pos = torch.full((), cache.max_len - 1, dtype=torch.long, device=cache.k.device)  # warm-up slot
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side), torch.inference_mode():
-            for _ in range(2):
-                model(self.tok, self.pos, cache, last_only=True)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph), torch.inference_mode():
-            self.logits = model(self.tok, self.pos, cache, last_only=True)[:, -1]  # (1, vocab)
-
-    def __call__(self, tok: torch.Tensor, pos: int) -> torch.Tensor:
-        self.tok.copy_(tok.view(1, 1))
-        self.pos.fill_(pos)
-        self.graph.replay()
-        return self.logits
-
-
-class _CompressedStatic:
-    """Static-shape decode of a compressed cache whose policy never evicts during decode: `prepare` (after the
-    prompt) carries out the compressions and puts each layer's length on the device, then captures a CUDA graph
-    (``decode_mode="graph"``) or uses the plain static step; each call appends one token to every layer."""
-
-    def __init__(self, llm: LLM, cache: CompressedKVCache) -> None:
-        self.llm, self.cache = llm, cache
-        self.inner: Step | None = None
-
-    def prepare(self) -> None:
-        self.cache.begin_static()
-        if self.llm.decode_mode == "graph":
-            try:
-                self.inner = _GraphStep(self.llm.model, self.cache)
-                return
-            except RuntimeError as exc:  # capture unsupported here: the static step, uncaptured
-                log.warning("CUDA graph capture failed for a compressed cache (%s); decoding without a graph", exc)
-        model, device = self.llm.model, self.llm.device
-        self.inner = lambda tok, pos: model(tok.view(1, 1), torch.tensor(pos, device=device), self.cache,
-                                            last_only=True)[:, -1]
-
-    def __call__(self, tok: torch.Tensor, pos: int) -> torch.Tensor:
-        if self.inner is None:
-            self.prepare()
-        assert self.inner is not None
-        self.cache.check_room()
-        logits = self.inner(tok, pos)
-        self.cache.advance()
-        return logits
 
 
 def adapter_manifest(adapter: str | Path | None) -> dict[str, Any]:
@@ -144,7 +89,7 @@ class LLM:
         # tokens per prefill pass: activations grow with it (an 8B model: ~130 KB a token in bf16, 8.5 GB at 64K)
         self.prefill_chunk = prefill_chunk or (65536 if cuda else 4096)
         self.decode_mode = ("graph" if cuda else "eager") if decode_mode == "auto" else decode_mode
-        self._graph: _GraphStep | None = None
+        self._graph: GraphStep | None = None
         self._cache: KVCache | None = None
         self._cached_ids: list[int] = []  # the tokens whose KV the cache holds, in order
 
@@ -238,12 +183,12 @@ class LLM:
         """The decode step for this cache: eager, static-shape, or a CUDA graph captured once per cache."""
         if cache.policy is not None:  # compressed: static shapes only where no decode-time eviction (prepared later)
             if self.decode_mode != "eager" and isinstance(cache, CompressedKVCache) and cache.static_ready():
-                return _CompressedStatic(self, cache)
+                return CompressedStatic(self.model, cache, self.device, graph=self.decode_mode == "graph")
             return lambda tok, pos: self.model(tok.view(1, 1), pos, cache, last_only=True)[:, -1]
         if self.decode_mode == "graph":
             if self._graph is None or self._graph.cache is not cache:
                 try:
-                    self._graph = _GraphStep(self.model, cache)
+                    self._graph = GraphStep(self.model, cache)
                 except RuntimeError as exc:  # capture unsupported here: decode eagerly instead
                     log.warning("CUDA graph capture failed (%s); decoding eagerly", exc)
                     self.decode_mode = "eager"
@@ -292,7 +237,7 @@ class LLM:
         nxt = sample(logits, temperature, top_p, gen)
         self._sync()
         t1 = time.perf_counter()
-        if isinstance(step, _CompressedStatic):  # compress, move lengths to the device, capture: not decode time
+        if isinstance(step, CompressedStatic):  # compress, move lengths to the device, capture: not decode time
             step.prepare()
             self._sync()
         t_prep = time.perf_counter()
@@ -313,7 +258,7 @@ class LLM:
         out.append(Generation(
             text=text, token_ids=new, prompt_tokens=len(ids), finish_reason=reason,
             timings_ms={"prefill": prefill_s * 1e3, "decode": decode_s * 1e3,
-                        **({"decode_prepare": (t_prep - t1) * 1e3} if isinstance(step, _CompressedStatic) else {})},
+                        **({"decode_prepare": (t_prep - t1) * 1e3} if isinstance(step, CompressedStatic) else {})},
             prefill_tok_s=n_prefilled / prefill_s if prefill_s > 0 else 0.0,
             decode_tok_s=max(len(new) - 1, 0) / decode_s if decode_s > 0 and len(new) > 1 else 0.0,
             kv_bytes=kv_stats.get("kv_bytes", self.kv_bytes_for(len(ids) + len(new))), cached_tokens=reused,

@@ -8,7 +8,8 @@ import torch
 
 from engine.kv import KVSpec, make_policy
 from engine.kv.compressed import CompressedKVCache
-from engine.llm import LLM, _CompressedStatic
+from engine.llm import LLM
+from engine.model_runner import CompressedStatic
 from engine.tokenizer import load_tokenizer
 from tests.helpers.tiny import loud_tiny_model
 
@@ -43,7 +44,7 @@ def test_slots_follow_each_layers_compressed_length(model: torch.nn.Module) -> N
     assert isinstance(cache, CompressedKVCache)
     llm._prefill(PROMPT, cache)
     step = llm._decoder(cache)
-    assert isinstance(step, _CompressedStatic)
+    assert isinstance(step, CompressedStatic)
     step.prepare()
     assert cache.slots is not None
     before = list(cache.store.n)
@@ -67,7 +68,7 @@ def test_decode_time_eviction_and_other_quantized_stores_stay_eager(model: torch
         llm = LLM(model, load_tokenizer(), max_seq_len=256, decode_mode="static")
         cache = llm._admit(len(PROMPT) + 8, spec, len(PROMPT))
         assert isinstance(cache, CompressedKVCache) and not cache.static_ready()
-        assert not isinstance(llm._decoder(cache), _CompressedStatic)
+        assert not isinstance(llm._decoder(cache), CompressedStatic)
         with pytest.raises(ValueError, match="static shapes"):
             cache.begin_static()
     tokens, _ = _run(model, "static", KVSpec(make_policy("h2o", ratio=4.0)), n=6)
@@ -79,7 +80,7 @@ def test_a_full_static_buffer_is_refused_before_the_write(model: torch.nn.Module
     cache = llm._admit(len(PROMPT) + 4, KVSpec(make_policy("snapkv", ratio=4.0)), len(PROMPT))
     llm._prefill(PROMPT, cache)
     step = llm._decoder(cache)
-    assert isinstance(step, _CompressedStatic)
+    assert isinstance(step, CompressedStatic)
     step.prepare()
     cache.store.n = [cache.store.capacity] * len(cache.store.n)
     with pytest.raises(ValueError, match="holds .* tokens per layer"):
