@@ -10,14 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from corpus.planted import CANONICAL_QUESTION
+from corpus.world import N_MONTHS as WORLD_A_MONTHS
 from corpus.world_b import CANONICAL_QUESTION as CANONICAL_QUESTION_B
 from corpus.world_b import generate_world_b
+from corpus.world_b.vocab import N_MONTHS as WORLD_B_MONTHS
 from corpus.writer import WORLD_NAMES, CorpusConfig, TokenCounter, estimate_tokens
 from corpus.writer import generate_corpus as generate_world_a
 
 Generator = Callable[[Path, CorpusConfig, TokenCounter, Callable[[int, int], None] | None], dict[str, object]]
 WORLDS: dict[str, Generator] = {"a": generate_world_a, "b": generate_world_b}
 CANONICAL_QUESTIONS = {"a": CANONICAL_QUESTION, "b": CANONICAL_QUESTION_B}
+WORLD_MONTHS = {"a": WORLD_A_MONTHS, "b": WORLD_B_MONTHS}  # how many months each history spans (progress bars)
 assert tuple(WORLDS) == WORLD_NAMES, "CorpusConfig validates against WORLD_NAMES: keep the two in step"
 
 
@@ -30,5 +33,5 @@ def generate_corpus(out: Path, cfg: CorpusConfig, count: TokenCounter = estimate
     return WORLDS[cfg.world](out, cfg, count, progress)
 
 
-__all__ = ["CANONICAL_QUESTION", "CANONICAL_QUESTIONS", "WORLDS", "CorpusConfig", "estimate_tokens",
+__all__ = ["CANONICAL_QUESTION", "CANONICAL_QUESTIONS", "WORLDS", "WORLD_MONTHS", "CorpusConfig", "estimate_tokens",
            "generate_corpus"]

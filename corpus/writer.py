@@ -31,8 +31,8 @@ from ingest.domain import fc_by_code
 
 TokenCounter = Callable[[list[str]], int]
 MANIFEST_HEADER = "order_id,order_date,customer,fc,carrier,tracking,sku,category,qty,declared_value_usd,ship_date"
-CHARS_PER_TOKEN_START = 2.0
-WORLD_NAMES = ("a", "b")  # corpus.WORLDS holds their generators  # digits tokenize one by one: order logs run about 2 characters per token
+CHARS_PER_TOKEN_START = 2.0  # digits tokenize one by one: order logs run about 2 characters per token
+WORLD_NAMES = ("a", "b")  # corpus.WORLDS holds their generators
 
 
 def estimate_tokens(lines: list[str]) -> int:

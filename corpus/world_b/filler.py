@@ -51,7 +51,8 @@ def order_events(rng: random.Random, plan: Plan, o: Order) -> list[Line]:
         trail = give_back(rng, plan.ids, o, opened, rng.choice(RETURN_REASONS), code, plan.allow)
         lines += trail.lines
     if rng.random() < P_NOTE:
-        when = o.placed + timedelta(days=rng.randint(1, 4), hours=rng.randint(0, 8))
+        day = o.placed + timedelta(days=rng.randint(1, 4))
+        when = datetime(day.year, day.month, day.day, rng.randint(8, 17), rng.randint(0, 59))  # office hours
         lines.append(note(when, rng.choice(AGENTS), filler_note_body(rng, o, trail.rma if trail else None)))
     return lines
 

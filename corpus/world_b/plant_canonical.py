@@ -45,11 +45,12 @@ def canonical(plan: Plan) -> Planted:
                 standard_holds_line(1, ed["security"], ed["damage"])]
 
     recurrences = []
-    for month, (type_code, noun) in zip((3, 6, 10), (("CAM", "cinema camera"), ("LAP", "workstation laptop"),
-                                                     ("PHN", "foldable phone")), strict=True):
+    for month, type_code, noun, reason in ((3, "CAM", "cinema camera", "autofocus hunts"),
+                                           (6, "LAP", "workstation laptop", "fan is loud"),
+                                           (10, "PHN", "foldable phone", "hinge creaks")):
         item = plan.planted_item("EL", type_code, noun, 1100, 2600)
         r = plan.new_order(datetime(2023, month, rng.randint(2, 12), 14, 5), [(item, 1)], carrier="ATP")
-        more, rt = _return(plan, r, "HOLD-SEC", rng.choice(("screen flickers", "fan is loud", "battery swollen")))
+        more, rt = _return(plan, r, "HOLD-SEC", reason)
         lines += more
         recurrences.append(r)
         assert rt.exception_line is not None

@@ -9,7 +9,6 @@ from corpus.world_b.life import Plan, give_back, outbound
 from corpus.world_b.plant_lookup import Planted, evidence_of, moment
 from corpus.world_b.records import Line, Order, Question, month_of, spoken_month
 from corpus.world_b.vocab import (
-    CARRIER,
     CARRIERS_B,
     EXCEPTIONS,
     HANDBOOK,

@@ -90,7 +90,9 @@ def paraphrase(plan: Plan, m: int, n: int) -> Planted:
     lines, delivered, _ = outbound(rng, o)
     trail = give_back(rng, plan.ids, o, delivered + timedelta(days=1, hours=rng.randint(1, 5)), "damaged on arrival")
     body = f"buyer on order {o.ref} says the {noun} arrived with {defect}; opened {trail.rma} for a return."
-    memo = note(trail.rma_line.ts + timedelta(minutes=rng.randint(5, 50)), rng.choice(AGENTS), body)
+    day = trail.rma_line.ts + timedelta(days=1)
+    memo = note(datetime(day.year, day.month, day.day, rng.randint(8, 17), rng.randint(0, 59)), rng.choice(AGENTS),
+                body)
     lines += [*trail.lines, memo]
     return lines, [Question(f"b-paraphrase-{n}", "paraphrase",
                             f"A customer's {said} showed up with {defect_said}. Which order was that, and which RMA "

@@ -143,9 +143,10 @@ def rma_text(rma_day: date, o: Order, item: Item, reason: str) -> str:
 
 
 def rma_record(rma: str, ts: datetime, o: Order, item: Item, reason: str, return_tracking: str) -> Line:
-    rec = {"id": rma, "type": "rma", "timestamp": f"{ts:%Y-%m-%dT%H:%M:%S}", "text": rma_text(ts.date(), o, item, reason),
-           "metadata": {"order_ref": o.ref, "item": item.code, "return_carrier": o.carrier,
-                        "return_tracking": return_tracking, "status": "authorised"}}
+    meta = {"order_ref": o.ref, "item": item.code, "return_carrier": o.carrier, "return_tracking": return_tracking,
+            "status": "authorised"}
+    rec = {"id": rma, "type": "rma", "timestamp": f"{ts:%Y-%m-%dT%H:%M:%S}",
+           "text": rma_text(ts.date(), o, item, reason), "metadata": meta}
     return Line("rma", ts, json.dumps(rec, ensure_ascii=False))
 
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Protocol
 
-from corpus.world_b.filler import order_events, random_order
 from corpus.world_b.documents import standing_documents
+from corpus.world_b.filler import order_events, random_order
 from corpus.world_b.plan import new_plan, plant
-from corpus.world_b.records import LEDGER_HEADER, MONTH_NAME, ORDERS_HEADER, Line, month_of, month_start
+from corpus.world_b.records import LEDGER_HEADER, MONTH_NAME, ORDERS_HEADER, Line, days_in, month_of, month_start
 from corpus.world_b.vocab import N_MONTHS
 
 TokenCounter = Callable[[list[str]], int]
@@ -179,7 +179,7 @@ def generate_world_b(out: Path, cfg: WorldConfig, count: TokenCounter,
         "tokens_measured": sink.tokens, "orders": n_orders, "questions": len(questions),
         "questions_by_type": dict(by_type), "lines_by_kind": dict(sink.lines_by_kind),
         "bytes": sum(p.stat().st_size for p in docs.rglob("*") if p.is_file()), "depth": cfg.depth,
-        "history": f"{month_start(0)} .. {month_start(N_MONTHS - 1)}",
+        "history": f"{month_start(0)} .. {month_start(N_MONTHS - 1).replace(day=days_in(N_MONTHS - 1))}",
     }
     (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     return stats
