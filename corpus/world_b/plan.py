@@ -23,6 +23,7 @@ PLANTERS: dict[str, Planter] = {
     "paraphrase": paraphrase,
 }
 MAX_PER_TYPE = {"paraphrase": len(PARAPHRASES)}  # each paraphrase needs a product no other record names
+MAX_AGGREGATIONS_IN_ONE_MONTH = 8  # of 15 (code, carrier) scopes: the rest stay open for cross_order and cause
 
 
 def new_plan(seed: int, depth: float | None) -> Plan:
@@ -45,6 +46,8 @@ def plant(plan: Plan, per_type: int) -> tuple[dict[int, list[Line]], list[Questi
     lines, questions = canonical(plan)
     for kind, planter in PLANTERS.items():
         n = min(per_type, MAX_PER_TYPE.get(kind, per_type))
+        if kind == "aggregation" and plan.depth_month is not None:
+            n = min(n, MAX_AGGREGATIONS_IN_ONE_MONTH)
         for i, m in enumerate(months_for(plan, kind, n)):
             more, qs = planter(plan, m, i)
             lines += more

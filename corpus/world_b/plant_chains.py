@@ -63,18 +63,24 @@ def order_open_to(plan: Plan, placed: datetime, code: str) -> Order:
     while True:
         free = [c.code for c in CARRIERS_B
                 if all(plan.allow(code, c.code, placed + timedelta(days=d)) for d in (0, 9))]
+        if not free:
+            raise ValueError(f"every carrier's {code} scope around {placed.date()} is reserved for aggregation "
+                             f"questions: ask for fewer questions per type at this depth")
         o = plan.new_order(placed, [(plan.rng.choice(plan.catalog), 1)], carrier=plan.rng.choice(free))
         if o.carrier in free:
             return o
 
 
 def aggregation(plan: Plan, m: int, n: int) -> Planted:
-    """Every shipment of one carrier held with one exception code in one month (the scope is closed to filler)."""
+    """Every shipment of one carrier held with one exception code in one month (the scope is closed to filler and
+    to every later planted order), and a decoy of the same carrier and code just before the month."""
     rng = plan.rng
-    while True:
-        code, carrier = rng.choice(sorted(SCOPE_WORDS)), rng.choice(CARRIERS_B)
-        if (code, carrier.code, m) not in plan.blocked_months and ("shown", code, carrier.code, m) not in plan.taken:
-            break
+    free = [(code, c) for code in sorted(SCOPE_WORDS) for c in CARRIERS_B
+            if (code, c.code, m) not in plan.blocked_months and ("shown", code, c.code, m) not in plan.taken]
+    if not free:
+        raise ValueError(f"no exception scope left for another aggregation question in {spoken_month(m)}: "
+                         f"ask for fewer questions per type at this depth")
+    code, carrier = rng.choice(free)
     plan.blocked_months.add((code, carrier.code, m))
     lines: list[Line] = []
     held: list[tuple[str, Line]] = []
@@ -85,11 +91,13 @@ def aggregation(plan: Plan, m: int, n: int) -> Planted:
             continue
         lines += out
         held.append((o.ref, key[code]))
-    decoy = order_open_to(plan, moment(plan, m, 1, 18), code)
-    decoy_lines, _, decoy_key = outbound(rng, decoy, (code,), plan.allow)
-    lines += decoy_lines
-    if code in decoy_key:  # a later aggregation must not choose the decoy's scope
-        plan.taken.add(("shown", code, decoy.carrier, month_of(decoy_key[code].ts.date())))
+    # the decoy: same carrier and code, a few days before the month starts
+    if (code, carrier.code, m - 1) not in plan.blocked_months:
+        decoy = plan.new_order(moment(plan, m - 1, 18, 25), [(rng.choice(plan.catalog), 1)], carrier=carrier.code)
+        decoy_lines, _, decoy_key = outbound(rng, decoy, (code,))
+        if month_of(decoy_key[code].ts.date()) == m - 1:
+            lines += decoy_lines
+            plan.taken.add(("shown", code, carrier.code, m - 1))  # no later aggregation may choose that scope
     refs = sorted(ref for ref, _ in held)
     answer = (f"{len(refs)} {carrier.name} ({carrier.code}) shipments hit {code} ({EXCEPTIONS[code][0]}) in "
               f"{spoken_month(m)}: " + ", ".join(refs) + ".")

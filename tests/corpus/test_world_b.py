@@ -229,3 +229,14 @@ def test_unknown_world_lists_the_choices() -> None:
     with pytest.raises(ValueError, match=r"\['a', 'b'\]"):
         CorpusConfig(world="c")
     assert sorted(WORLDS) == ["a", "b"]
+
+
+@pytest.mark.parametrize("options", [{"depth": 0.0}, {"depth": 1.0}, {"questions_per_type": 8, "depth": 0.4},
+                                     {"questions_per_type": 12}])
+def test_ground_truth_holds_at_every_depth_and_size_of_plan(tmp_path: Path, options: dict) -> None:
+    generate_corpus(tmp_path, CorpusConfig(tokens=40_000, seed=8, world="b", **options))
+    test_every_evidence_string_is_within_one_line_of_one_file(tmp_path)
+    test_every_question_type_the_canonical_question_and_the_schema(tmp_path)
+    test_aggregation_answers_are_every_matching_record(tmp_path)
+    test_canonical_recurrences_are_every_matching_return(tmp_path)
+    test_lookup_keys_are_unique_in_the_whole_history(tmp_path)
