@@ -119,9 +119,9 @@ def policy_version(plan: Plan, m: int, n: int) -> Planted:
     placed = when - timedelta(days=rng.randint(8, 14), hours=rng.randint(0, 5))
     o = plan.new_order(placed, [(rng.choice(plan.catalog), 1)])
     lines, delivered, _ = outbound(rng, o)
-    opened = max(when, delivered + timedelta(hours=6)) if handbook else delivered + timedelta(hours=6)
-    if not handbook:  # the edition in force on the day the return is received decides
-        opened = when - timedelta(days=2)
+    # the Handbook revision in force on the request day decides; the Standard's edition on the receipt day, which
+    # comes two or three days after the request
+    opened = max(when if handbook else when - timedelta(days=2), delivered + timedelta(hours=6))
     trail = give_back(rng, plan.ids, o, opened, "changed my mind")
     lines += trail.lines
     if handbook:
