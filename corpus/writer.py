@@ -32,6 +32,7 @@ from ingest.domain import fc_by_code
 TokenCounter = Callable[[list[str]], int]
 MANIFEST_HEADER = "order_id,order_date,customer,fc,carrier,tracking,sku,category,qty,declared_value_usd,ship_date"
 CHARS_PER_TOKEN_START = 2.0  # digits tokenize one by one: order logs run about 2 characters per token
+WORLD_NAMES = ("a", "b")  # corpus.WORLDS holds their generators
 
 
 def estimate_tokens(lines: list[str]) -> int:
@@ -46,8 +47,11 @@ class CorpusConfig:
     seed: int = 0
     depth: float | None = None  # relative position of planted facts; None spreads them over the history
     questions_per_type: int = 4
+    world: str = "a"  # which generator writes the history: see corpus.WORLDS
 
     def __post_init__(self) -> None:
+        if self.world not in WORLD_NAMES:
+            raise ValueError(f"--world must be one of {list(WORLD_NAMES)}, got {self.world!r}")
         if self.tokens < 20_000:
             raise ValueError(f"--tokens must be at least 20000 (the planted facts alone need that), got {self.tokens}")
         if self.depth is not None and not 0.0 <= self.depth <= 1.0:

@@ -41,24 +41,27 @@ def register(cli: typer.Typer) -> None:
         depth: Annotated[float | None, typer.Option(help="Planted facts at this position, 0..1.")] = None,
         questions_per_type: Annotated[int, typer.Option(help="Planted questions per question type.")] = 4,
         count: Annotated[str, typer.Option(help="Token counting: tokenizer (exact) or estimate.")] = "tokenizer",
+        world: Annotated[str, typer.Option(help="a: the demo's vocabulary; b: another tenant's codes, names, "
+                                                 "layout and log formats.")] = "a",
         json_out: Annotated[bool, typer.Option("--json", help="Statistics as JSON, last line.")] = False,
     ) -> None:
-        """Generate a ten-year e-commerce history (manifests, scans, notes, refunds, policies) with ground truth."""
+        """Generate a multi-year e-commerce history (orders, scans, notes, returns, refunds, policies) with ground
+        truth; ``--world b`` writes another tenant's vocabulary and layout."""
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from corpus import CorpusConfig, generate_corpus
+        from corpus import WORLD_MONTHS, CorpusConfig, generate_corpus
         from corpus.writer import prepare_output
 
         cfg = CorpusConfig(tenant=tenant, tokens=tokens, seed=seed, depth=depth,
-                           questions_per_type=questions_per_type)
+                           questions_per_type=questions_per_type, world=world)
         prepare_output(out)
         counter, counter_name = token_counter(count)
         console = Console(stderr=True)
         with Progress(TextColumn("[bold]generating[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[tokens]:,} tokens"), TimeElapsedColumn(), console=console,
                       disable=json_out) as bar:
-            task = bar.add_task("months", total=120, tokens=0)
+            task = bar.add_task("months", total=WORLD_MONTHS[world], tokens=0)
             stats = generate_corpus(out, cfg, counter,
                                     progress=lambda m, t: bar.update(task, completed=m + 1, tokens=t))
         stats["token_counter"] = counter_name
