@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.domain import ORDER_ID_RE
+from ingest.logs import group_key, parse_log
 from ingest.records import Document
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".jsonl", ".csv", ".md", ".txt", ".log")
-SKIP_NAMES = frozenset({"questions.jsonl", "stats.json"})
+SKIP_NAMES = frozenset({"questions.jsonl", "stats.json", "vocabulary.yaml"})  # the profile: ingest.vocabulary
 FOLDER_TYPES = {"manifests": "manifest", "scans": "scan", "notes": "note", "refunds": "refund", "policies": "policy"}
 SUFFIX_TYPES = {".jsonl": "record", ".csv": "table", ".md": "note", ".txt": "text", ".log": "scan"}
 JSONL_REQUIRED = ("id", "text")
@@ -186,19 +186,28 @@ def _parse_csv(lines: list[str], rel: str, issues: list[LoadIssue]) -> list[Unit
 
 
 def _parse_log(lines: list[str], rel: str, issues: list[LoadIssue]) -> list[Unit]:
-    """Scan events: ``<ISO time> <carrier> <tracking> <#order> <FC> <EVENT> ...``; grouped by tracking number."""
+    """Log events in the file's detected format (`ingest.logs`), grouped by shipment (tracking number).
+
+    Space-separated columns ``<ISO time> <carrier> <tracking> ...`` group by their third column; other formats by
+    a tracking field or token, else a reference. The parsed event is the unit's ``fields["event"]``.
+    """
+    fmt, events = parse_log(lines)
+    context = lines[fmt.header_line - 1] if fmt.header_line else ""
     units = []
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
+    for i, event in events:
+        line = lines[i - 1]
+        if event is None:
+            why = f"not a log event ({fmt.name} lines, or a time then text): kept as raw text"
+            issues.append(LoadIssue(rel, i, why))
+            units.append(Unit(line, i, i, f"L{i}", context=context, fields={"malformed": True}))
             continue
         parts = line.split()
-        if len(parts) >= 3 and parts[0][:4].isdigit() and "T" in parts[0]:
-            order = ORDER_ID_RE.search(line)
-            group = parts[2] if len(parts) >= 6 else (order.group(0) if order else f"L{i}")
-            units.append(Unit(line, i, i, group, timestamp=parts[0]))
+        if event["format"] == "text" and len(parts) >= 6 and "T" in parts[0] and any(c.isdigit() for c in parts[2]):
+            group = parts[2]
         else:
-            issues.append(LoadIssue(rel, i, "not a scan event (<time> <carrier> <tracking> ...): kept as raw text"))
-            units.append(Unit(line, i, i, f"L{i}", fields={"malformed": True}))
+            group = group_key(event) or f"L{i}"
+        ts = event.get("timestamp")
+        units.append(Unit(line, i, i, group, context=context, timestamp=ts, fields={"event": event}))
     return units
 
 
