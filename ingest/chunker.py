@@ -6,10 +6,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ingest.loaders import LoadedFile, LoadIssue, Unit
 from ingest.metadata import extract_metadata
 from ingest.records import Chunk
+
+if TYPE_CHECKING:
+    from ingest.vocabulary import Vocabulary
 
 CountFn = Callable[[str], int]
 
@@ -56,7 +60,7 @@ def _split_long(unit: Unit, budget: int, count: CountFn) -> list[Unit]:
 
 
 def chunk_file(
-    loaded: LoadedFile, count: CountFn, config: ChunkConfig | None = None
+    loaded: LoadedFile, count: CountFn, config: ChunkConfig | None = None, vocab: Vocabulary | None = None
 ) -> tuple[list[Chunk], list[LoadIssue]]:
     """Chunks of one loaded file, in file order of their groups; over-long units are split and reported.
 
@@ -66,6 +70,9 @@ def chunk_file(
         The output of `ingest.loaders.load_file`.
     count
         Token counter of the engine tokenizer (``engine.tokenizer.load_tokenizer().count``).
+    vocab
+        The tenant's vocabulary (`ingest.vocabulary.learn_vocabulary`): metadata lists its mentions' canonical
+        values; without one, the built-in names.
     """
     cfg = config or ChunkConfig()
     doc = loaded.document
@@ -77,7 +84,7 @@ def chunk_file(
         text = "\n".join([context, *(u.text for u in units)] if context else [u.text for u in units])
         stamps = sorted(u.timestamp for u in units if u.timestamp)
         fields = {k: v for u in units for k, v in u.fields.items()}
-        meta = extract_metadata(text, doc.doc_type, stamps[0] if stamps else None, fields)
+        meta = extract_metadata(text, doc.doc_type, stamps[0] if stamps else None, fields, vocab)
         first, last = min(u.line for u in units), max(u.line_end for u in units)
         chunks.append(
             Chunk(

@@ -49,7 +49,11 @@ def _letters(kind: str, words: list[str]) -> tuple[str, bool]:
         return "(?:" + "|".join(re.escape(w) for w in distinct) + ")", True
     cls = "[A-Z]" if kind == "U" else "[a-z]"
     lo, hi = min(map(len, words)), max(map(len, words))
-    return (cls + (f"{{{lo}}}" if lo == hi else f"{{{lo},{hi}}}")), False
+    return cls + _count(lo, hi), False
+
+
+def _count(lo: int, hi: int) -> str:
+    return "" if lo == hi == 1 else f"{{{lo}}}" if lo == hi else f"{{{lo},{hi}}}"
 
 
 def generalise(values: Iterable[str], min_support: int = 3, min_share: float = 0.2) -> list[tuple[str, bool]]:
@@ -76,7 +80,7 @@ def generalise(values: Iterable[str], min_support: int = 3, min_share: float = 0
                     anchored = True
                     continue
                 lo, hi = min(map(len, column)), max(map(len, column))
-                parts.append(r"\d" + (f"{{{lo}}}" if lo == hi else f"{{{lo},{hi}}}"))
+                parts.append(r"\d" + _count(lo, hi))
             elif kind in ("U", "L"):
                 rx, constant = _letters(kind, column)
                 parts.append(rx)

@@ -172,7 +172,7 @@ class FieldValues:
         value = value.strip()
         if value_fits(kind, value):
             self.first_seen[kind].setdefault(value, source)
-            self.headers[kind].update(w for w in header_words(header) if w.isalpha())
+            self.headers[kind].update(w for w in header_words(header) if w.isalpha() and w not in ("id", "no", "nr"))
 
     def kinds_by_value(self) -> dict[str, str]:
         return {v: k for k, vals in self.first_seen.items() for v in vals}

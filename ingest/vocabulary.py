@@ -117,7 +117,7 @@ def _anchor_patterns(bare: dict[str, list[str]], fields: FieldValues, text: _Tex
         learned = [ctx for (k, ctx), n in text.anchors.items() if k == kind and n >= MIN_ANCHOR]
         total = sum(n for (k, _), n in text.anchors.items() if k == kind)
         learned = [c for c in learned if text.anchors[(kind, c)] * 10 >= total]
-        contexts = set(learned) | {w for w in fields.headers[kind] if len(w) >= 2 and w not in ("id", "no", "nr")}
+        contexts = set(learned) | {w for w in fields.headers[kind] if len(w) >= 2}
         for regex in regexes:
             rx = anchored(regex, contexts)
             where = f"structured {kind} values, anchored to {sorted(contexts)}"
