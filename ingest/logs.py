@@ -16,9 +16,7 @@ from dataclasses import dataclass
 
 Event = dict[str, str]
 
-TS_RE = re.compile(
-    r"\[?(?P<ts>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?)\]?"
-)
+TS_RE = re.compile(r"\[?(?P<ts>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?)\]?")
 KV_RE = re.compile(r"(?<![\w.\-])([A-Za-z_][\w.\-]*)=(\"[^\"]*\"|'[^']*'|\S+)")
 AT_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9_\-]*[A-Za-z0-9])")
 REF_RE = re.compile(r"\[?\b(?:ref|reference|order)[ :#]{1,3}([A-Za-z0-9\-]+)\]?", re.IGNORECASE)

@@ -196,7 +196,7 @@ def jsonl_fields(rel: str, lines: list[str], fields: FieldValues) -> None:
         if not isinstance(rec, dict):
             continue
         meta = rec.get("metadata")
-        for key, value in (meta.items() if isinstance(meta, dict) else ()):
+        for key, value in meta.items() if isinstance(meta, dict) else ():
             kind = header_kind(str(key))
             if kind and isinstance(value, str | int) and not isinstance(value, bool):
                 fields.add(kind, str(key), str(value), f"{rel}:{i} ({key})")

@@ -36,9 +36,7 @@ from ingest.vocab_tables import (
 
 __all__ = ["KINDS", "Mention", "Pattern", "Term", "Vocabulary", "learn_vocabulary"]
 
-RECURRING_CODE_RE = re.compile(
-    r"(?<![\w#\-])(?:[A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+)+|[A-Z]+[0-9][A-Z0-9]*)(?![\w\-])"
-)
+RECURRING_CODE_RE = re.compile(r"(?<![\w#\-])(?:[A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+)+|[A-Z]+[0-9][A-Z0-9]*)(?![\w\-])")
 POLICY_RE = re.compile(r"(?<![\w\-])([A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+)*)[ _](?:v|version |rev\.? ?)(\d+)\b")
 ANCHOR_RE = re.compile(r"(?:(?<![A-Za-z])([A-Za-z]{2,12})[ ]?[:#=]?[ ]?|(#))$")
 MIN_FILES = 2  # a code-like token is a code when it recurs in this many files
@@ -194,4 +192,3 @@ def learn_vocabulary(root: Path, files: Iterable[Path] | None = None) -> Vocabul
     _anchor_patterns(bare_regexes, fields, text, vocab)
     _add_recurring(text, vocab)
     return vocab
-

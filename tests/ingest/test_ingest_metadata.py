@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from ingest.metadata import extract_metadata
+from pathlib import Path
+
+from ingest.metadata import VOCAB_META_KEYS, extract_metadata
+from ingest.vocabulary import learn_vocabulary
+from tests.ingest.tenants import tenant_a, tenant_b
 
 
 def test_scan_event_line() -> None:
@@ -35,3 +39,26 @@ def test_policy_and_explicit_fields() -> None:
     )
     assert r["doc_type"] == "return" and r["record_id"] == "RF-1" and r["timestamp"] == "2021-04-01T00:00:00Z"
     assert extract_metadata("nothing here", "text")["timestamp"] is None
+
+
+def test_with_a_vocabulary_lists_hold_its_canonical_values(tmp_path: Path) -> None:
+    vocab = learn_vocabulary(tenant_b(tmp_path))
+    text = (
+        "2021-03-04T09:12:00Z parcel ATP100200301 held at customs @DE-LEJ [ref 84977] code D17; "
+        "Atlas Post says the Leipzig team has EL-PHN-X12 for RMA-2021-00412"
+    )
+    m = extract_metadata(text, "scan", vocab=vocab)
+    assert m["order_ids"] == ["84977"] and m["carriers"] == ["ATP"] and m["fcs"] == ["DE-LEJ"]
+    assert m["skus"] == ["EL-PHN-X12"] and m["exception_codes"] == ["D17"] and m["policies"] == []
+    assert m["tracking_numbers"] == ["ATP100200301"] and m["rma_ids"] == ["RMA-2021-00412"]
+    assert m["dates"] == ["2021-03-04"] and m["timestamp"] == "2021-03-04T09:12:00Z" and m["doc_type"] == "scan"
+    assert set(VOCAB_META_KEYS) <= set(m)
+
+
+def test_world_a_vocabulary_agrees_with_the_built_in_names(tmp_path: Path) -> None:
+    vocab = learn_vocabulary(tenant_a(tmp_path))
+    line = "2021-03-02T14:05:11Z SKX SKX7731290042 #48291 LEJ1 EXCEPTION EX-77 SEAL_BREACH_REVIEW tamper seal"
+    built_in, learned = extract_metadata(line, "scan"), extract_metadata(line, "scan", vocab=vocab)
+    for key in ("order_ids", "carriers", "fcs", "exception_codes", "dates", "timestamp", "doc_type"):
+        assert learned[key] == built_in[key], key
+    assert learned["tracking_numbers"] == ["SKX7731290042"]
