@@ -49,6 +49,7 @@ class _Text:
 
     code_files: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     code_first: dict[str, str] = field(default_factory=dict)
+    pairs: Counter[tuple[str, str]] = field(default_factory=Counter)  # code directly followed by code
     code_count: Counter[str] = field(default_factory=Counter)
     policies: dict[str, str] = field(default_factory=dict)  # "NAME vN" -> first source
     anchors: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, context) -> count
@@ -65,8 +66,12 @@ def _read_lines(path: Path) -> list[str]:
 
 def _scan_text(rel: str, lines: list[str], bare: dict[str, str], out: _Text) -> None:
     for i, line in enumerate(lines, start=1):
+        prev: re.Match[str] | None = None
         for m in RECURRING_CODE_RE.finditer(line):
             tok = m.group(0)
+            if prev is not None and line[prev.end() : m.start()] == " ":
+                out.pairs[(prev.group(0), tok)] += 1
+            prev = m
             out.code_files[tok].add(rel)
             out.code_count[tok] += 1
             out.code_first.setdefault(tok, f"{rel}:{i}")
@@ -125,18 +130,33 @@ def _anchor_patterns(bare: dict[str, list[str]], fields: FieldValues, text: _Tex
                 vocab.add_pattern(Pattern(kind, rx, where))
 
 
+def _code_names(text: _Text) -> dict[str, str]:
+    """``CUSTOMS_HOLD`` -> ``EX-41`` where a word-like code (no digit) nearly always directly follows one code."""
+    named: dict[str, str] = {}
+    for (a, b), n in text.pairs.items():
+        if n >= MIN_ANCHOR and not any(ch.isdigit() for ch in b) and n * 10 >= 9 * text.code_count[b]:
+            if any(ch.isdigit() for ch in a):
+                named[b] = a
+    return named
+
+
 def _add_recurring(text: _Text, vocab: Vocabulary) -> None:
     id_rx = [re.compile(p.regex) for p in vocab.patterns if p.kind in ID_KINDS]
     codes: list[str] = []
     policy_names = {n.rsplit(" v", 1)[0] for n in text.policies}
+    named = _code_names(text)
     for tok, files in text.code_files.items():
         count = text.code_count[tok]
+        if tok in named and named[tok] in text.code_files:
+            continue  # the name of another code: its synonym
         if tok in vocab.terms:
             vocab.code_counts[tok] = count
             continue
         if len(files) < MIN_FILES or tok in policy_names or any(rx.fullmatch(tok) for rx in id_rx):
             continue
-        vocab.add_term(Term("code", tok, (), f"{text.code_first[tok]} (in {len(files)} files)"))
+        words = [b for b, a in named.items() if a == tok]
+        synonyms = tuple(dict.fromkeys(n for b in words for n in (b, b.replace("_", " ").lower())))
+        vocab.add_term(Term("code", tok, synonyms, f"{text.code_first[tok]} (in {len(files)} files)"))
         vocab.code_counts[tok] = count
         codes.append(tok)
     for regex, is_bare in generalise(codes, min_support=3, min_share=0.05):

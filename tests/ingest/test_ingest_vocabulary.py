@@ -144,3 +144,15 @@ def test_new_modules_do_not_import_the_generator_vocabulary() -> None:
     for name in ("vocabulary", "vocab_model", "vocab_profile", "vocab_shapes", "vocab_tables", "logs", "links"):
         source = (root / f"{name}.py").read_text()
         assert "ingest.domain" not in source and "import domain" not in source, name
+
+
+def test_a_word_code_that_always_follows_a_code_is_its_name(tmp_path: Path) -> None:
+    line = "2021-03-0{d}T09:00:00Z SKX SKX77312900{d}2 EXCEPTION EX-12 ADDRESS_UNVERIFIED address could not be verified"
+    pickups = "".join(f"2021-03-0{d}T08:00:00Z SKX SKX77312900{d}2 LEJ{d} PICKED_UP\n" for d in (1, 2, 3))
+    write(tmp_path, "scans/a.log", "\n".join(line.format(d=d) for d in (1, 2)) + "\n" + pickups)
+    write(tmp_path, "scans/b.log", line.format(d=3) + "\n" + pickups)
+    vocab = learn_vocabulary(tmp_path)
+    assert vocab.resolve("address unverified") == vocab.resolve("EX-12")
+    assert vocab.resolve("EX-12").synonyms == ("ADDRESS_UNVERIFIED", "address unverified")  # type: ignore[union-attr]
+    assert vocab.kind_of("ADDRESS_UNVERIFIED") is None
+    assert vocab.kind_of("PICKED_UP") == "code"  # follows a different code each time: a code of its own
