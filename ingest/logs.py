@@ -21,6 +21,17 @@ KV_RE = re.compile(r"(?<![\w.\-])([A-Za-z_][\w.\-]*)=(\"[^\"]*\"|'[^']*'|\S+)")
 AT_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9_\-]*[A-Za-z0-9])")
 REF_RE = re.compile(r"\[?\b(?:ref|reference|order)[ :#]{1,3}([A-Za-z0-9\-]+)\]?", re.IGNORECASE)
 TRACKING_RE = re.compile(r"(?<![\w\-])(?:[A-Z]{1,4}\d{8,}[A-Z]{0,2}|\d{10,22}|1Z[0-9A-Z]{16})(?![\w\-])")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)
+}
+_MON = r"(?P<mon>[A-Za-z]{3})[a-z]*\.?"
+_CLOCK = r"(?:,?[ T](?P<hm>\d{1,2}:\d{2}(?::\d{2})?))?"
+# "Jan 27 2019 15:34", "Jan 27, 2019", "27 Jan 2019 15:34": a month named in words, then an optional clock time
+WORD_TS_RE = re.compile(
+    rf"\[?(?:{_MON} (?P<d1>\d{{1,2}}),? (?P<y1>\d{{4}})"
+    rf"|(?P<d2>\d{{1,2}}) {_MON.replace('mon', 'mon2')} (?P<y2>\d{{4}})){_CLOCK}\]?"
+)
 DELIMITERS = ("|", "\t", ";")
 TIME_KEYS = frozenset({"ts", "time", "timestamp", "at", "date", "datetime", "when"})
 GROUP_KEYS = ("tracking", "tracking_no", "tracking_number", "awb", "parcel", "shipment")
@@ -29,6 +40,27 @@ GROUP_KEYS = ("tracking", "tracking_no", "tracking_number", "awb", "parcel", "sh
 def iso(ts: str) -> str:
     """``2021-03-02 14:05`` -> ``2021-03-02T14:05`` (ISO timestamps sort as strings)."""
     return ts[:10] + "T" + ts[11:] if len(ts) > 10 and ts[10] == " " else ts
+
+
+def lead_timestamp(s: str) -> tuple[str, int] | None:
+    """The timestamp that ``s`` starts with, as ISO, and where it ends; ISO forms and month-name forms."""
+    m = TS_RE.match(s)
+    if m is not None:
+        return iso(m.group("ts")), m.end()
+    w = WORD_TS_RE.match(s)
+    if w is None:
+        return None
+    mon = _MONTHS.get((w.group("mon") or w.group("mon2") or "").lower()[:3])
+    if mon is None:
+        return None
+    day, year = int(w.group("d1") or w.group("d2")), w.group("y1") or w.group("y2")
+    if not 1 <= day <= 31:
+        return None
+    out = f"{year}-{mon:02d}-{day:02d}"
+    if w.group("hm"):
+        hm = w.group("hm")
+        out += "T" + (hm if len(hm.split(":")[0]) == 2 else "0" + hm)
+    return out, w.end()
 
 
 @dataclass(frozen=True)
@@ -72,13 +104,13 @@ def _parse_kv(line: str, fmt: LogFormat) -> Event | None:
 
 def _parse_text(line: str, fmt: LogFormat) -> Event | None:
     s = line.strip()
-    m = TS_RE.match(s)
-    if m is None or ":" not in m.group("ts") and "T" not in m.group("ts") and len(s.split()) < 3:
+    lead = lead_timestamp(s)
+    if lead is None or "T" not in lead[0] and len(s.split()) < 3:
         return None
-    rest = s[m.end() :].strip()
+    rest = s[lead[1] :].strip()
     if not rest:
         return None
-    event = {"format": "text", "timestamp": iso(m.group("ts")), "message": rest}
+    event = {"format": "text", "timestamp": lead[0], "message": rest}
     if at := AT_RE.search(rest):
         event["facility"] = at.group(1)
     if ref := REF_RE.search(rest):

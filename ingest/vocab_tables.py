@@ -28,7 +28,9 @@ NOT_ID_WORDS = frozenset(
     {"date", "time", "timestamp", "day", "month", "year", "amount", "value", "qty", "quantity", "count", "total"}
     | {"price", "weight", "usd", "eur", "reason", "note", "notes", "comment", "text", "description", "type"}
 )
-REFERENCE_WORDS = frozenset({"code", "name", "label", "description", "city", "alias", "aliases", "synonyms", "abbr"})
+REFERENCE_WORDS = frozenset(
+    {"code", "name", "label", "description", "meaning", "city", "alias", "aliases", "synonyms", "abbr", "title"}
+)
 ALIAS_WORDS = frozenset({"alias", "aliases", "synonyms", "aka"})
 ID_KINDS = frozenset({"order", "sku", "tracking", "rma"})
 _CODE_VALUE = re.compile(r"#?[A-Z0-9][A-Z0-9_#\-./]*")
@@ -142,21 +144,29 @@ def reference_columns(table: Table) -> tuple[int, list[int]] | None:
             continue
         if words[j] & ALIAS_WORDS or len(set(col)) >= 0.9 * len(col):
             names.append(j)
+    # columns whose header says "name" beat other wordy columns (a format description, a list of gateways)
+    named = [j for j in names if words[j] & (REFERENCE_WORDS | ALIAS_WORDS)]
+    names = named or names
     return (code_col, names) if names else None
 
 
 def reference_kind(table: Table, code_col: int, names: list[int], field_kinds: dict[str, str]) -> str:
-    """The kind a reference table names: its headers, then its file name, then where its codes occur as values."""
+    """The kind a reference table names: its code column's header, then its file name, then its name columns'
+    headers, then where its codes occur as values."""
     generic = REFERENCE_WORDS | {"id", "key"}
-    for j in [code_col, *names]:
-        words = set(header_words(table.header[j]))
-        kind = header_kind(table.header[j])
-        if kind and kind != "person" and not words <= generic:
-            return kind
+    code_header = table.header[code_col]
+    kind = header_kind(code_header)
+    if kind and kind != "person" and not set(header_words(code_header)) <= generic:
+        return kind
     stem = table.rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     kind = header_kind(stem)
     if kind and kind != "person":
         return kind
+    for j in names:
+        words = set(header_words(table.header[j]))
+        kind = header_kind(table.header[j])
+        if kind and kind != "person" and not words <= generic:
+            return kind
     seen = [field_kinds[v] for v in table.column(code_col) if v in field_kinds]
     return max(set(seen), key=seen.count) if seen else "code"
 
