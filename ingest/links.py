@@ -17,6 +17,7 @@ from ingest.vocab_model import Vocabulary
 
 LINK_KINDS = ("order", "tracking", "rma")
 MAX_FANOUT = 200  # an id named by more chunks than this (a code, not an id) links nothing
+MAX_IDS = 8  # a chunk naming more link ids than this (a digest of many orders) is not followed through
 
 
 @dataclass
@@ -53,6 +54,37 @@ class Links:
             frontier = nxt
         return out
 
+    def related(self, seeds: dict[str, list[str]], hops: int = 2) -> dict[str, set[str]]:
+        """Ids reachable from ``seeds`` (kind -> values) through the chunks that name them, at most ``hops`` chunk
+        steps away (the seeds excluded): an order's tracking numbers and RMA ids, an RMA's return tracking number.
+        Ids named by more than `MAX_FANOUT` chunks and chunks naming more than `MAX_IDS` ids are not followed."""
+        seen = {(k, v) for k, vs in seeds.items() for v in vs}
+        frontier, done_chunks = list(seen), set()
+        for _ in range(hops):
+            nxt: list[tuple[str, str]] = []
+            for key in frontier:
+                holders = self.naming.get(key, [])
+                if len(holders) > MAX_FANOUT:
+                    continue
+                for cid in holders:
+                    if cid in done_chunks:
+                        continue
+                    done_chunks.add(cid)
+                    names = self.names.get(cid, {})
+                    if sum(len(v) for v in names.values()) > MAX_IDS:
+                        continue
+                    for kind, values in names.items():
+                        for value in values:
+                            if (kind, value) not in seen:
+                                seen.add((kind, value))
+                                nxt.append((kind, value))
+            frontier = nxt
+        out: dict[str, set[str]] = defaultdict(set)
+        seeds_set = {(k, v) for k, vs in seeds.items() for v in vs}
+        for kind, value in seen - seeds_set:
+            out[kind].add(value)
+        return dict(out)
+
     def to_json(self) -> dict[str, Any]:
         return {"names": self.names}
 
@@ -81,4 +113,14 @@ def build_links(chunks: Iterable[Chunk], vocab: Vocabulary, kinds: tuple[str, ..
             if m.kind in kinds:
                 found[m.kind].add(m.canonical)
         links._add(chunk.id, {k: sorted(v) for k, v in sorted(found.items())})
+    return links
+
+
+def links_from_metadata(chunks: Iterable[Chunk], keys: dict[str, str]) -> Links:
+    """Links from what ingest already extracted: ``keys`` maps a link kind to its metadata list
+    (``{"order": "order_ids", ...}``); no text is scanned again."""
+    links = Links()
+    for chunk in chunks:
+        by_kind = {k: list(chunk.metadata.get(key) or []) for k, key in keys.items()}
+        links._add(chunk.id, {k: v for k, v in by_kind.items() if v})
     return links

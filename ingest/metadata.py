@@ -36,6 +36,7 @@ KIND_KEYS = {
 VOCAB_META_KEYS = tuple(dict.fromkeys([*META_KEYS, *KIND_KEYS.values()]))
 
 if TYPE_CHECKING:
+    from ingest.records import Chunk
     from ingest.vocabulary import Vocabulary
 
 
@@ -99,3 +100,14 @@ def extract_metadata(
     if fields.get("record_id"):
         meta["record_id"] = fields["record_id"]
     return meta
+
+
+def refresh_metadata(chunk: Chunk, vocab: Vocabulary) -> Chunk:
+    """``chunk`` with its metadata lists re-extracted under ``vocab`` (doc type, timestamp and record id kept):
+    an unchanged file's chunks follow a vocabulary that changed without being chunked or embedded again."""
+    from dataclasses import replace
+
+    m = chunk.metadata
+    fields = {"record_id": m["record_id"]} if m.get("record_id") else {}
+    meta = extract_metadata(chunk.text, str(m.get("doc_type", "text")), m.get("timestamp"), fields, vocab)
+    return replace(chunk, metadata=meta)

@@ -136,6 +136,8 @@ class Vocabulary:
                 if t is not None:
                     found.append((m.start() + 1, m.end(), 0, t.kind, t.canonical))
                     continue
+            if t is None and m.group(0).isdigit():  # a bare number for an id the tenant writes as #N
+                t = codes.get("#" + m.group(0))
             if t is not None:
                 found.append((m.start(), m.end(), 0, t.kind, t.canonical))
         for kind, rx in c["name_res"].items():

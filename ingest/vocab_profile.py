@@ -68,9 +68,9 @@ def _read_kind(kind: str, node: yaml.Node, rel: str, vocab: Vocabulary) -> None:
             vocab.problems.append(f"{rel}:{_line(key)}: unknown entry {key.value!r} (use 'patterns' or 'terms')")
 
 
-def read_profile(root: Path, vocab: Vocabulary) -> bool:
-    """Add ``root/vocabulary.yaml`` to ``vocab``; False when there is none or it does not parse."""
-    path = root / PROFILE_NAME
+def read_profile(root: Path, vocab: Vocabulary, name: str = PROFILE_NAME) -> bool:
+    """Add ``root/name`` (``vocabulary.yaml``) to ``vocab``; False when there is none or it does not parse."""
+    path = root / name
     if not path.is_file():
         return False
     rel = path.relative_to(root).as_posix()

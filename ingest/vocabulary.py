@@ -171,14 +171,19 @@ def _add_recurring(text: _Text, vocab: Vocabulary) -> None:
         vocab.add_pattern(Pattern("policy", rf"(?<![\w\-])(?:{alts})[ _]v\d+\b", f"{len(names)} policy names"))
 
 
-def learn_vocabulary(root: Path, files: Iterable[Path] | None = None) -> Vocabulary:
+def learn_vocabulary(root: Path, files: Iterable[Path] | None = None, profile: Path | None = None) -> Vocabulary:
     """The vocabulary of the tenant whose files are under ``root`` (all ingestible files, or ``files``).
+
+    ``profile``: a ``vocabulary.yaml`` kept outside the folder (``longhaul vocabulary set``), read first: it is
+    trusted more than the folder's own profile.
 
     Never raises for bad content: what could not be used is in ``Vocabulary.problems`` as ``file:line: message``.
     """
     root = Path(root)
     paths = sorted(Path(f) for f in files) if files is not None else discover(root)[0]
     vocab = Vocabulary()
+    if profile is not None:
+        read_profile(profile.parent, vocab, profile.name)
     read_profile(root, vocab)
     loaded: list[tuple[str, str, list[str]]] = []
     tables: list[Table] = []

