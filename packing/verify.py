@@ -10,7 +10,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from packing.claims import IDENTIFIER_KINDS, Claim, ClaimIndex, cited_labels, extract_claims, strip_citations
+from packing.claims import (
+    IDENTIFIER_KINDS,
+    Claim,
+    ClaimIndex,
+    EntitiesLike,
+    cited_labels,
+    extract_claims,
+    strip_citations,
+)
 from packing.mapreduce import Generate, map_reduce, map_reduce_run
 from packing.packer import Evidence, Packed, PackedEvidence, TokenizerLike, pack
 from packing.prompt import NOT_FOUND
@@ -54,7 +62,7 @@ def _label_texts(evidence: Packed | Mapping[str, str] | Sequence[str]) -> dict[s
 def verify(
     answer: str,
     evidence: Packed | Mapping[str, str] | Sequence[str],
-    entities: Sequence[str] = (),
+    entities: EntitiesLike = (),
     *,
     given: str = "",
 ) -> Verification:
@@ -88,23 +96,25 @@ def verify(
 _WHICH_ORDERS_IN_YEAR = re.compile(r"\bwhich orders\b.*\bin ((?:19|20)\d{2})\b", re.I)
 
 
-def _claims(answer: str, entities: Sequence[str], question: str) -> list[Claim]:
+def _claims(answer: str, entities: EntitiesLike, question: str) -> list[Claim]:
     """Every claim ``verify`` checks in ``answer``: its own, plus the orders it lists for the question's year."""
-    return extract_claims(answer, entities) + _asked_year_orders(answer, question)
+    return extract_claims(answer, entities) + _asked_year_orders(answer, question, entities)
 
 
-def _asked_year_orders(answer: str, question: str) -> list[Claim]:
+def _asked_year_orders(answer: str, question: str, entities: EntitiesLike = ()) -> list[Claim]:
     """For "Which orders ... in 2020 ...?": each order the answer lists (and the question does not name) is claimed
     to fall in that year, so a record must name it with a date of that year (kind ``order_year``)."""
     m = _WHICH_ORDERS_IN_YEAR.search(question)
     if m is None:
         return []
-    asked = {c.value for c in extract_claims(question) if c.kind == "order_id"}
-    ids = dict.fromkeys(c.value for c in extract_claims(answer) if c.kind == "order_id" and c.value not in asked)
+    asked = {c.value for c in extract_claims(question, entities) if c.kind == "order_id"}
+    ids = dict.fromkeys(
+        c.value for c in extract_claims(answer, entities) if c.kind == "order_id" and c.value not in asked
+    )
     return [Claim("order_year", f"{o} in {m.group(1)}", f"{o}@{m.group(1)}") for o in ids]
 
 
-def attribute(answer: str, packed: Packed, entities: Sequence[str] = (), *, given: str = "") -> str | None:
+def attribute(answer: str, packed: Packed, entities: EntitiesLike = (), *, given: str = "") -> str | None:
     """Cite, after the fact, the best-ranked record that holds *every* claim of an uncited answer together with the
     identifiers of ``given`` (the question); ``None`` when no single record does, or the answer has no claims.
 
@@ -115,7 +125,7 @@ def attribute(answer: str, packed: Packed, entities: Sequence[str] = (), *, give
     if not claims:
         return None
     need = {(c.kind, c.value) for c in claims}
-    need |= {(c.kind, c.value) for c in extract_claims(given) if c.kind in IDENTIFIER_KINDS}
+    need |= {(c.kind, c.value) for c in extract_claims(given, entities) if c.kind in IDENTIFIER_KINDS}
     for p in sorted(packed.evidence, key=lambda p: p.rank):
         index = ClaimIndex([p.rendered()], entities)
         if all(index.supports(Claim(kind, "", value)) for kind, value in need):
@@ -173,8 +183,14 @@ def _narrower(packed: Packed, v: Verification) -> tuple[str, list[Evidence]]:
     return "top_half", [p.evidence for p in best[: max(1, (len(best) + 1) // 2)]]
 
 
-def supported_part(answer: str, v: Verification, evidence: Packed | Mapping[str, str] | Sequence[str],
-                   entities: Sequence[str] = (), *, given: str = "") -> str | None:
+def supported_part(
+    answer: str,
+    v: Verification,
+    evidence: Packed | Mapping[str, str] | Sequence[str],
+    entities: EntitiesLike = (),
+    *,
+    given: str = "",
+) -> str | None:
     """The answer without its clauses (split at ``.`` and ``;``) that hold an unsupported claim, with its citations
     and a note naming what was left out; None unless what is left holds a claim and verifies on its own."""
     if not v.unsupported or not v.cited_labels or v.unknown_labels:
@@ -212,7 +228,7 @@ def answer_with_verification(
     tokenizer: TokenizerLike,
     budget: int,
     generate: Generate,
-    entities: Sequence[str] = (),
+    entities: EntitiesLike = (),
     *,
     map_reduce_overflow: bool = False,
     attribute_uncited: bool = False,

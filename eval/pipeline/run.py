@@ -14,7 +14,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from packing.claims import extract_claims
+from packing.claims import Lexicon, extract_claims
+
+# the corruptions' view of world a's answers: which ids are orders and which are exception codes
+WORLD_A_CLAIMS = Lexicon(patterns=(("order_id", re.compile(r"#\d{5,7}(?!\d)")), ("code", re.compile(r"\bEX-\d{2}\b"))))
 
 Context = list[dict[str, str]]
 ContextOf = Callable[[str], Context]
@@ -60,18 +63,23 @@ def score_gold_recall(questions: Sequence[Mapping[str, Any]], context_of: Contex
         if not ok:
             misses.append(q["id"])
     every = [x for v in by_type.values() for x in v]
-    return {"gold_in_context_recall": _rate(every)["rate"], "n": len(every),
-            "by_type": {t: _rate(v) for t, v in sorted(by_type.items())}, "misses": misses}
+    return {
+        "gold_in_context_recall": _rate(every)["rate"],
+        "n": len(every),
+        "by_type": {t: _rate(v) for t, v in sorted(by_type.items())},
+        "misses": misses,
+    }
 
 
 # ---- corruptions: each returns the answer with one claim of its kind replaced, or None when it has none ----
 
+
 def _replace_first(answer: str, kind: str, new: Callable[[str], str]) -> str | None:
-    for c in extract_claims(answer):
+    for c in extract_claims(answer, WORLD_A_CLAIMS):
         if c.kind == kind:
             i = answer.find(c.text)
             if i >= 0:
-                return answer[:i] + new(c.text) + answer[i + len(c.text):]
+                return answer[:i] + new(c.text) + answer[i + len(c.text) :]
     return None
 
 
@@ -79,7 +87,7 @@ def _bump_digit(s: str, at: int) -> str:
     """Change the digit at index ``at`` (counted from the end among digits) to a different one."""
     idx = [i for i, ch in enumerate(s) if ch.isdigit()]
     i = idx[-1 - at]
-    return s[:i] + str((int(s[i]) + 3) % 10) + s[i + 1:]
+    return s[:i] + str((int(s[i]) + 3) % 10) + s[i + 1 :]
 
 
 def corrupt_order_id(answer: str) -> str | None:
@@ -89,24 +97,28 @@ def corrupt_order_id(answer: str) -> str | None:
 
 def corrupt_date(answer: str) -> str | None:
     """The first full date moved by a few days (its day digit changed, kept a valid day)."""
+
     def shift(t: str) -> str:
         m = re.search(r"(\d{4})-(\d{2})-(\d{2})", t)
         if m:
             day = int(m.group(3))
             new = day + 3 if day <= 25 else day - 3
-            return t[:m.start(3)] + f"{new:02d}" + t[m.end(3):]
+            return t[: m.start(3)] + f"{new:02d}" + t[m.end(3) :]
         m = re.search(r"\b(\d{1,2})\b", t)  # "March 4, 2021" / "4 March 2021"
         assert m is not None
         day = int(m.group(1))
-        return t[:m.start(1)] + str(day + 3 if day <= 25 else day - 3) + t[m.end(1):]
+        return t[: m.start(1)] + str(day + 3 if day <= 25 else day - 3) + t[m.end(1) :]
+
     return _replace_first(answer, "date", shift)
 
 
 def corrupt_amount(answer: str) -> str | None:
     """The first amount with its leading digit changed (408.99 -> 708.99)."""
+
     def bump(t: str) -> str:
         i = next(i for i, ch in enumerate(t) if ch.isdigit())
-        return t[:i] + str((int(t[i]) + 3) % 10 or 1) + t[i + 1:]
+        return t[:i] + str((int(t[i]) + 3) % 10 or 1) + t[i + 1 :]
+
     return _replace_first(answer, "amount", bump)
 
 
@@ -116,12 +128,16 @@ def corrupt_code(answer: str) -> str | None:
 
 
 CORRUPTIONS: dict[str, Callable[[str], str | None]] = {
-    "order_id": corrupt_order_id, "date": corrupt_date, "amount": corrupt_amount, "code": corrupt_code}
+    "order_id": corrupt_order_id,
+    "date": corrupt_date,
+    "amount": corrupt_amount,
+    "code": corrupt_code,
+}
 
 
 def inject_date(answer: str, question: str, evidence: Sequence[str]) -> str | None:
     """For an answer with no date: append the first gold record's date moved by three days."""
-    if any(c.kind == "date" for c in extract_claims(answer)):
+    if any(c.kind == "date" for c in extract_claims(answer, WORLD_A_CLAIMS)):
         return None
     m = re.search(r"\d{4}-\d{2}-\d{2}", " ".join(evidence))
     return None if m is None else corrupt_date(f"{answer.rstrip()} (on {m.group(0)})")
@@ -129,22 +145,23 @@ def inject_date(answer: str, question: str, evidence: Sequence[str]) -> str | No
 
 def inject_order_id(answer: str, question: str, evidence: Sequence[str]) -> str | None:
     """For an answer with no order id: append a near-duplicate of the question's order id."""
-    if any(c.kind == "order_id" for c in extract_claims(answer)):
+    if any(c.kind == "order_id" for c in extract_claims(answer, WORLD_A_CLAIMS)):
         return None
     m = re.search(r"#\d{5,7}(?!\d)", question)
     return None if m is None else corrupt_order_id(f"{answer.rstrip()} (order {m.group(0)})")
 
 
 INJECTIONS: dict[str, Callable[[str, str, Sequence[str]], str | None]] = {
-    "inject_date": inject_date, "inject_order_id": inject_order_id}
+    "inject_date": inject_date,
+    "inject_order_id": inject_order_id,
+}
 
 
 def cite(answer: str, labels: Sequence[str]) -> str:
     return f"{answer.rstrip()} [{', '.join(labels)}]"
 
 
-def score_verification(questions: Sequence[Mapping[str, Any]], context_of: ContextOf, verify: Verify
-                       ) -> dict[str, Any]:
+def score_verification(questions: Sequence[Mapping[str, Any]], context_of: ContextOf, verify: Verify) -> dict[str, Any]:
     """Cite the gold records' labels on each ground-truth answer; verify it (a flag is a false flag), then each
     applicable corruption (a flag is a catch). Questions whose gold is not all packed are skipped."""
     false_flags: list[bool] = []
@@ -173,10 +190,16 @@ def score_verification(questions: Sequence[Mapping[str, Any]], context_of: Conte
             if not hit:
                 missed.append(f"{q['id']}:{kind}")
     every = [x for v in caught.values() for x in v]
-    return {"verify_false_flag_rate": _rate(false_flags)["rate"], "n_correct": len(false_flags),
-            "verify_flag_rate_corrupted": _rate(every)["rate"], "n_corrupted": len(every),
-            "flag_rate_by_corruption": {k: _rate(v) for k, v in sorted(caught.items())},
-            "skipped_gold_not_packed": skipped, "false_flag_ids": false_ids, "missed_corruptions": missed}
+    return {
+        "verify_false_flag_rate": _rate(false_flags)["rate"],
+        "n_correct": len(false_flags),
+        "verify_flag_rate_corrupted": _rate(every)["rate"],
+        "n_corrupted": len(every),
+        "flag_rate_by_corruption": {k: _rate(v) for k, v in sorted(caught.items())},
+        "skipped_gold_not_packed": skipped,
+        "false_flag_ids": false_ids,
+        "missed_corruptions": missed,
+    }
 
 
 def _number_in(number: str, text: str) -> bool:
@@ -216,14 +239,25 @@ def score_answers(questions: Sequence[Mapping[str, Any]], ask: Ask) -> dict[str,
         ver[q["type"]].append(bool(out.get("verified")))
         for k, v in out.get("timings_ms", {}).items():
             stages[k].append(float(v))
-        rows.append({"id": q["id"], "type": q["type"], "correct": ok, "verified": out.get("verified"),
-                     "fallback": out.get("fallback"), "answer": out["answer"][:300],
-                     "total_ms": round(out.get("timings_ms", {}).get("total", 0.0))})
+        rows.append(
+            {
+                "id": q["id"],
+                "type": q["type"],
+                "correct": ok,
+                "verified": out.get("verified"),
+                "fallback": out.get("fallback"),
+                "answer": out["answer"][:300],
+                "total_ms": round(out.get("timings_ms", {}).get("total", 0.0)),
+            }
+        )
     every = [x for v in acc.values() for x in v]
     every_v = [x for v in ver.values() for x in v]
-    return {"accuracy": _rate(every)["rate"], "n": len(every),
-            "accuracy_by_type": {t: _rate(v) for t, v in sorted(acc.items())},
-            "verified_rate": _rate(every_v)["rate"],
-            "verified_by_type": {t: _rate(v) for t, v in sorted(ver.items())},
-            "latency_ms_median": {k: round(statistics.median(v), 1) for k, v in stages.items()},
-            "items": rows}
+    return {
+        "accuracy": _rate(every)["rate"],
+        "n": len(every),
+        "accuracy_by_type": {t: _rate(v) for t, v in sorted(acc.items())},
+        "verified_rate": _rate(every_v)["rate"],
+        "verified_by_type": {t: _rate(v) for t, v in sorted(ver.items())},
+        "latency_ms_median": {k: round(statistics.median(v), 1) for k, v in stages.items()},
+        "items": rows,
+    }

@@ -6,6 +6,18 @@ import random
 import re
 
 from packing import Evidence
+from packing.claims import Lexicon
+
+# a tenant that writes orders as #NNNNN, exception codes as EX-NN and SKUs as SKU-XX-NNNN (what the app builds from
+# such a tenant's learned vocabulary)
+HASH_ORDERS = Lexicon(
+    patterns=(
+        ("order_id", re.compile(r"#\d{5,7}(?!\d)")),
+        ("code", re.compile(r"\bEX-\d{2}\b", re.I)),
+        ("sku", re.compile(r"\bSKU-[A-Z]{2}-\d{4,6}\b", re.I)),
+    ),
+    names=(("skyline express", ("Skyline Express",), ("SKX",)),),
+)
 
 CARRIERS = ["Skyline Express", "Meridian Parcel", "Kestrel Logistics", "BlueRoute"]
 

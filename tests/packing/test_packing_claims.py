@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from packing.claims import ClaimIndex, cited_labels, extract_claims, identifiers, relabel
+from tests.helpers.packing import HASH_ORDERS
 
 
 def _kv(text: str, entities=()):
@@ -12,7 +13,7 @@ def test_packing_claims_extracts_each_kind():
         "Order #123456 (SKU-EL-4821) was refunded $1,899.00 on March 4, 2021 after Skyline Express logged "
         "EX-41 on 2021-03-02T10:15:00Z; a second refund of 25.50 USD followed in April 2021."
     )
-    assert _kv(text, ["Skyline Express"]) == [
+    assert _kv(text, HASH_ORDERS) == [
         ("order_id", "#123456"),
         ("sku", "SKU-EL-4821"),
         ("amount", "1899.00"),
@@ -29,8 +30,12 @@ def test_packing_claims_normalise_formats():
     same = ["2021-03-04", "March 4, 2021", "4 March 2021", "Mar 4th 2021", "4th of March, 2021"]
     assert {v for t in same for _, v in _kv(t)} == {"2021-03-04"}
     assert {v for t in ["$1,899.00", "1899.00 USD", "USD 1,899", "$1899"] for _, v in _kv(t)} == {"1899.00"}
-    assert _kv("ex-12 and sku-ap-0042") == [("code", "EX-12"), ("sku", "SKU-AP-0042")]
-    assert _kv("#12345678 is too long, #1234 too short") == []
+    assert _kv("ex-12 and sku-ap-0042") == [("id", "EX-12"), ("id", "SKU-AP-0042")]  # no lexicon: plain ids
+    assert _kv("ex-12 and sku-ap-0042", HASH_ORDERS) == [("code", "ex-12"), ("sku", "sku-ap-0042")]
+    assert _kv("#12345678 is too long for an order", HASH_ORDERS) == [("id", "#12345678")]
+    assert _kv("in 2021, 14 days, v3 and E1 [E2] are not ids") == []
+    assert _kv("HOLD-SEC at US-PHX, parcel AP387783373XB, order 4029988") == [
+        ("id", "HOLD-SEC"), ("id", "US-PHX"), ("id", "AP387783373XB"), ("id", "4029988")]
     assert _kv("2021-13-40 is not a date") == []
 
 

@@ -9,7 +9,7 @@ import pytest
 from engine.tokenizer import Tokenizer
 from packing import NOT_FOUND, Evidence, answer_with_verification, attribute, pack, timeline, verify
 from packing.verify import supported_part
-from tests.helpers.packing import CARRIERS, blocks, last_question, refund_record
+from tests.helpers.packing import CARRIERS, HASH_ORDERS, blocks, last_question, refund_record
 
 
 def _world(n: int = 8, seed: int = 0):
@@ -166,8 +166,8 @@ def test_orders_listed_under_a_year_need_a_record_of_that_year() -> None:
     question = "Why was the refund for order #48291 delayed in March 2021, and did it recur in 2023?"
     right = "Held under EX-77; yes, it recurred in 2023 on orders #85525 and #43228 [E1] [E2] [E3]."
     wrong = "Held under EX-77; yes, it recurred in 2023 on orders #48291, #85525 [E1] [E2] [E3]."
-    assert verify(right, evidence, given=question).verified
-    v = verify(wrong, evidence, given=question)
+    assert verify(right, evidence, HASH_ORDERS, given=question).verified
+    v = verify(wrong, evidence, HASH_ORDERS, given=question)
     assert not v.verified and [c.text for c in v.unsupported] == ["#48291 in 2023"]
 
 
@@ -175,8 +175,8 @@ def test_which_orders_in_a_year_answers_are_checked_against_that_year() -> None:
     evidence = ["2020-04-01 manifest: order #88086 shipped with Meridian Parcel; EX-83 recorded",
                 "2019-12-30 manifest: order #11111 shipped with Meridian Parcel; EX-83 recorded"]
     question = "Which orders shipped with Meridian Parcel in 2020 recorded exception EX-83?"
-    assert verify("#88086 [E1]", evidence, given=question).verified
-    v = verify("#88086 and #11111 [E1] [E2]", evidence, given=question)
+    assert verify("#88086 [E1]", evidence, HASH_ORDERS, given=question).verified
+    v = verify("#88086 and #11111 [E1] [E2]", evidence, HASH_ORDERS, given=question)
     assert not v.verified and [c.value for c in v.unsupported] == ["#11111@2020"]
 
 
@@ -185,12 +185,13 @@ def test_an_answer_keeps_its_supported_clauses_and_names_what_it_left_out() -> N
                 "2023-05-02T10:00:00Z SKX SKX700 #85525 LEJ1 EXCEPTION EX-77 seal breach"]
     question = "Why was the refund for order #48291 delayed, and did it recur in 2023?"
     answer = "The refund was delayed by EX-77; yes, it recurred in 2023 on orders #48291, #85525 [E1] [E2]."
-    v = verify(answer, evidence, given=question)
-    part = supported_part(answer, v, evidence, given=question)
+    v = verify(answer, evidence, HASH_ORDERS, given=question)
+    part = supported_part(answer, v, evidence, HASH_ORDERS, given=question)
     assert part is not None and part.startswith("The refund was delayed by EX-77. [E1] [E2]")
-    assert "#48291 in 2023" in part and verify(part.split("\n")[0], evidence, given=question).verified
-    assert supported_part("It recurred in 2023 on orders #48291 [E1].", verify(
-        "It recurred in 2023 on orders #48291 [E1].", evidence, given=question), evidence, given=question) is None
+    assert "#48291 in 2023" in part and verify(part.split("\n")[0], evidence, HASH_ORDERS, given=question).verified
+    lone = "It recurred in 2023 on orders #48291 [E1]."
+    v = verify(lone, evidence, HASH_ORDERS, given=question)
+    assert supported_part(lone, v, evidence, HASH_ORDERS, given=question) is None
 
 
 def test_answer_with_verification_returns_the_supported_part_before_the_timeline(tok: Tokenizer) -> None:
@@ -199,7 +200,7 @@ def test_answer_with_verification_returns_the_supported_part_before_the_timeline
            Evidence("s1", "scan", "2023-05-02 scan #85525 EX-77", 0.5, 2, "2023-05-02")]
     bad = "Delayed by EX-77; it recurred in 2023 on orders #48291 [E1] [E2]."
     out = answer_with_verification("Why was #48291 delayed and did it recur in 2023?", evs, tok, 400,
-                                   lambda prompt: bad)
+                                   lambda prompt: bad, HASH_ORDERS)
     assert out.verified and out.partial and not out.fallback
     assert out.answer.startswith("Delayed by EX-77.") and "Left out" in out.answer
 

@@ -8,6 +8,7 @@ import pytest
 
 from eval.pipeline.run import (
     CORRUPTIONS,
+    WORLD_A_CLAIMS,
     cite,
     corrupt_amount,
     corrupt_code,
@@ -30,7 +31,7 @@ ANSWER = "Order #60930 was refunded $408.99 on 2021-03-04 after exception EX-77.
 
 
 def _values(text: str, kind: str) -> list[str]:
-    return [c.value for c in extract_claims(text) if c.kind == kind]
+    return [c.value for c in extract_claims(text, WORLD_A_CLAIMS) if c.kind == kind]
 
 
 @pytest.mark.parametrize("kind", ["order_id", "date", "amount", "code"])
