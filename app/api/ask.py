@@ -16,10 +16,8 @@ from app.api.deps import AgentKey, StateDep
 from app.api.problems import COMMON, CONFLICT, Responses
 from app.api.schemas import AskRequest, AskResponse
 from app.api.state import AppState
-from app.core.tenants import index_root
 from app.services.admission import QueueFull
 from app.services.answers import AskOptions
-from retrieval.index import live_version
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
@@ -31,24 +29,19 @@ SSE_DOC: Responses = {200: {
 
 
 def _version(state: AppState, tenant: str) -> str:
-    version = live_version(index_root(state.settings, tenant))
-    if version is None:
-        raise HTTPException(409, f"tenant {tenant!r} has no documents yet: POST /v1/documents first")
-    return version
+    """The tenant's live index version, read once per request: the cache key and the retrieval both use it."""
+    try:
+        return state.pipeline.retrievers.live_version(tenant)
+    except ValueError as exc:
+        raise HTTPException(409, f"tenant {tenant!r} has no documents yet: POST /v1/documents first") from exc
 
 
 def _answer(state: AppState, body: AskRequest, tenant: str, version: str) -> dict[str, Any]:
-    """Run the pipeline (in a queue worker thread) and record its metrics; returns the answer JSON."""
-    answer = state.pipeline.ask(body.question, tenant, AskOptions(**body.options()))
-    out = answer.to_json()
-    tokens_out, kv = 0, 0
-    llm = getattr(state.pipeline, "_llm", None)  # only when already loaded: metrics never load the engine
-    if body.mode != "retrieval_only" and llm is not None:
-        tokens_out = llm.tokenizer.count(answer.answer) if hasattr(llm.tokenizer, "count") else 0
-        kv = llm.kv_bytes_for(answer.context_tokens + tokens_out) if hasattr(llm, "kv_bytes_for") else 0
-    state.metrics.observe_answer(body.mode, answer.timings_ms, answer.context_tokens, tokens_out, kv)
-    out.update(cached=False, index_version=version)
-    return out
+    """Run the pipeline on ``version`` (in a queue worker thread) and record its metrics; returns the answer JSON."""
+    answer = state.pipeline.ask(body.question, tenant, AskOptions(**body.options()), version=version)
+    state.metrics.observe_answer(body.mode, answer.timings_ms, answer.prompt_tokens, answer.generated_tokens,
+                                 answer.kv_bytes)
+    return {**answer.to_json(), "cached": False}
 
 
 async def _ask(state: AppState, body: AskRequest, tenant: str) -> dict[str, Any]:

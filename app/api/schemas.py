@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+
+from app.services.answers.options import AskOptions
 
 
 def _aware(d: datetime) -> datetime:
@@ -19,17 +22,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class AskRequest(Strict):
-    question: str = Field(min_length=1, max_length=4000, examples=["Why was the refund for order #100234 delayed?"])
-    mode: Literal["hybrid", "long_context", "retrieval_only"] = "hybrid"
-    k: StrictInt = Field(24, ge=1, le=100)
-    budget: StrictInt = Field(3072, ge=256, le=8192)
-    max_new_tokens: StrictInt = Field(160, ge=1, le=512)
-    rerank: StrictBool = False
-    use_cache: StrictBool = True
+def _inherited(name: str) -> Any:
+    """`AskOptions`' field ``name`` as it is defined there (default, lower bound, strictness, description)."""
+    return copy.copy(AskOptions.model_fields[name])
+
+
+class ApiAskOptions(AskOptions):
+    """`AskOptions` with the API's upper bounds on top of its own (a request's cost stays bounded)."""
+
+    k: Annotated[int, Field(le=100)] = _inherited("k")
+    budget: Annotated[int, Field(le=8192)] = _inherited("budget")
+    max_new_tokens: Annotated[int, Field(le=512)] = _inherited("max_new_tokens")
 
     def options(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"question", "use_cache"})
+        """The ask options alone (the cache key's and a job item's part), without the request's other fields."""
+        return self.fields()
+
+
+class AskRequest(ApiAskOptions):
+    question: str = Field(min_length=1, max_length=4000, examples=["Why was the refund for order #100234 delayed?"])
+    use_cache: StrictBool = True
 
 
 class EvidenceOut(BaseModel):
@@ -44,6 +56,12 @@ class ContextOut(BaseModel):
     evidence: list[EvidenceOut]
 
 
+class UsageOut(BaseModel):
+    prompt_tokens: int = Field(default=0, description="the engine's prompt tokens, summed over the generation passes")
+    generated_tokens: int = Field(default=0, description="the engine's generated tokens, summed over the passes")
+    kv_bytes: int = Field(default=0, description="full-precision KV cache bytes of the largest pass")
+
+
 class AskResponse(BaseModel):
     answer: str
     citations: list[EvidenceOut]
@@ -56,6 +74,7 @@ class AskResponse(BaseModel):
     attempts: list[dict[str, Any]] = []
     cached: bool = False
     index_version: str
+    usage: UsageOut = UsageOut()
 
 
 class DocumentIn(Strict):
@@ -112,25 +131,17 @@ class DelayedRefunds(Strict):
     date_to: date | None = Field(None, description="refund date on or before (inclusive)")
 
 
-class ReconcileIn(Strict):
-    question: str = Field("Why was the refund for order {order} delayed?", min_length=1, max_length=2000,
+class ReconcileIn(ApiAskOptions):
+    question: str = Field(default="Why was the refund for order {order} delayed?", min_length=1, max_length=2000,
                           pattern=r"\{order\}", description="asked once per order; `{order}` is replaced")
     orders: list[Annotated[str, Field(pattern=r"^#?[A-Za-z0-9-]{1,32}$")]] | None = Field(None, max_length=10_000)
     query: DelayedRefunds | None = None
-    mode: Literal["hybrid", "long_context", "retrieval_only"] = "hybrid"
-    k: StrictInt = Field(24, ge=1, le=100)
-    budget: StrictInt = Field(3072, ge=256, le=8192)
-    max_new_tokens: StrictInt = Field(160, ge=1, le=512)
-    rerank: StrictBool = False
 
     @model_validator(mode="after")
     def _one_selector(self) -> ReconcileIn:
         if (self.orders is None) == (self.query is None):
             raise ValueError("give exactly one of `orders` (a list) or `query` (a selection over the history)")
         return self
-
-    def options(self) -> dict[str, Any]:
-        return self.model_dump(include={"mode", "k", "budget", "max_new_tokens", "rerank"})
 
 
 class JobOut(BaseModel):

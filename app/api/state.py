@@ -11,7 +11,7 @@ from app.core.db import Database
 from app.core.metrics import Metrics
 from app.core.settings import Settings
 from app.services.admission import EngineQueue
-from app.services.answers import Pipeline
+from app.services.answers import Pipeline, pipeline_for
 from app.services.batching import BatchingEmbedder
 from app.services.cache import AnswerCache
 from app.services.documents import DocumentStore
@@ -65,7 +65,7 @@ def build_state(settings: Settings, pipeline: Pipeline | None = None, embedder: 
     db = Database.of(settings)
     embedder = embedder or BatchingEmbedder(Embedder())
     retrievers = retrievers or RetrieverCache(settings, embedder=embedder)
-    pipeline = pipeline or Pipeline(settings, retriever_for=retrievers.live)
+    pipeline = pipeline or pipeline_for(settings, retrievers=retrievers)
     state = AppState(
         settings=settings, db=db, retrievers=retrievers, pipeline=pipeline, metrics=metrics,
         cache=AnswerCache(settings.redis_url, ttl_s=settings.cache_ttl_s, prefix=settings.redis_prefix),

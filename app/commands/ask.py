@@ -7,6 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
+from app.services.answers.options import AskOptions
+
+_FIELD = AskOptions.model_fields  # the options' defaults and help: defined once, in AskOptions
+
 
 def print_report(answer: dict[str, Any], question: str) -> None:
     """A readable report of one answer: the answer, what it cites, the packed context and the timings."""
@@ -42,21 +46,23 @@ def register(cli: typer.Typer) -> None:
     def ask(
         question: Annotated[str, typer.Argument(help="The question, in plain words.")],
         tenant: Annotated[str, typer.Option(help="Tenant whose history to search.")] = "demo",
-        mode: Annotated[str, typer.Option(help="hybrid, long_context or retrieval_only.")] = "hybrid",
-        budget: Annotated[int, typer.Option(help="Packed prompt size in tokens.")] = 3072,
-        k: Annotated[int, typer.Option(help="Evidence records retrieved.")] = 24,
-        max_new_tokens: Annotated[int, typer.Option(help="Longest answer in tokens.")] = 160,
-        rerank: Annotated[bool, typer.Option(help="Rerank with the cross-encoder (~2 s on CPU).")] = False,
-        kv: Annotated[str, typer.Option(help="KV cache: full, a dtype (int8) or policy@ratio[:dtype], "
-                                        "e.g. chunkkv@4 or snapkv@4:int8.")] = "full",
+        mode: Annotated[str, typer.Option(help=_FIELD["mode"].description)] = _FIELD["mode"].default,
+        budget: Annotated[int, typer.Option(help=_FIELD["budget"].description)] = _FIELD["budget"].default,
+        k: Annotated[int, typer.Option(help=_FIELD["k"].description)] = _FIELD["k"].default,
+        max_new_tokens: Annotated[int, typer.Option(help=_FIELD["max_new_tokens"].description)] = _FIELD[
+            "max_new_tokens"].default,
+        rerank: Annotated[bool, typer.Option(help=_FIELD["rerank"].description)] = _FIELD["rerank"].default,
+        order: Annotated[str, typer.Option(help=_FIELD["order"].description)] = _FIELD["order"].default,
+        kv: Annotated[str, typer.Option(help=_FIELD["kv"].description)] = _FIELD["kv"].default,
         json_out: Annotated[bool, typer.Option("--json", help="The answer as JSON, last line.")] = False,
     ) -> None:
         """Answer QUESTION from the tenant's history, citing the evidence; unverifiable answers say so."""
         from app.core.settings import get_settings
-        from app.services.answers import AskOptions, Pipeline
+        from app.services.answers import pipeline_for
 
-        opts = AskOptions(mode=mode, budget=budget, k=k, max_new_tokens=max_new_tokens, rerank=rerank, kv=kv)
-        result = Pipeline(get_settings()).ask(question, tenant, opts).to_json()
+        opts = AskOptions.of(mode=mode, budget=budget, k=k, max_new_tokens=max_new_tokens, rerank=rerank,
+                             order=order, kv=kv)
+        result = pipeline_for(get_settings()).ask(question, tenant, opts).to_json()
         if json_out:
             typer.echo(json.dumps(result))
         else:

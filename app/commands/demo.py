@@ -65,7 +65,7 @@ def register(cli: typer.Typer) -> None:
 
         from app.commands.ask import print_report
         from app.core.settings import get_settings
-        from app.services.answers import AskOptions, Pipeline
+        from app.services.answers import AskOptions, pipeline_for
         from corpus import CANONICAL_QUESTION
 
         settings = get_settings()
@@ -74,7 +74,7 @@ def register(cli: typer.Typer) -> None:
                         f"{stats['questions']} planted questions (ground truth in {out / 'questions.jsonl'})")
         _ingest(settings, out / "docs", tenant)
         with Console().status("3/3 answering the canonical question (retrieve, pack, generate, verify)"):
-            answer = Pipeline(settings).ask(CANONICAL_QUESTION, tenant, AskOptions(budget=budget)).to_json()
+            answer = pipeline_for(settings).ask(CANONICAL_QUESTION, tenant, AskOptions.of(budget=budget)).to_json()
         truth = next(json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()
                      if json.loads(line)["id"] == "q-canonical")
         answer["expected"] = truth["answer"]

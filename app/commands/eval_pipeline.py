@@ -37,7 +37,7 @@ def register(evals: typer.Typer) -> None:
         import torch
 
         from app.core.settings import get_settings
-        from app.services.answers import ENTITIES, AskOptions, Pipeline, constraints_of
+        from app.services.answers import ENTITIES, AskOptions, constraints_of, pipeline_for
         from engine.tokenizer import load_tokenizer
         from eval.pipeline.run import pick_per_type, score_answers, score_gold_recall, score_verification
         from packing.packer import pack
@@ -47,20 +47,16 @@ def register(evals: typer.Typer) -> None:
         settings = get_settings()
         settings.threads = threads
         qs = _load_questions(questions)
-        tok = load_tokenizer()
-
-        class _NoLLM:
-            tokenizer = tok
-
-        pipe = Pipeline(settings, llm_factory=_NoLLM)
+        tok = load_tokenizer()  # the bundled model's: recall and verification never load the model itself
+        pipe = pipeline_for(settings)  # its engine loads on the first real-LLM answer
 
         def context_fn(mode: str, b: int) -> Any:
             cache: dict[str, list[dict[str, str]]] = {}
 
             def context_of(question: str) -> list[dict[str, str]]:
                 if question not in cache:
-                    opts = AskOptions(mode=mode, budget=b, k=k)
-                    ev = pipe._evidence(question, tenant, opts)  # the pipeline's own retrieval stage
+                    opts = AskOptions.of(mode=mode, budget=b, k=k)
+                    ev = pipe.evidence(question, tenant, opts)  # the pipeline's own retrieval stage
                     packed = pack(question, ev, tok, b, order=opts.order, constraints=constraints_of(question))
                     cache[question] = [{"label": p.label, "text": p.rendered()} for p in packed.evidence]
                 return cache[question]
@@ -77,12 +73,11 @@ def register(evals: typer.Typer) -> None:
 
         result["verification"] = score_verification(qs, context_fn("hybrid", budget), verified)
         if per_type > 0:
-            real = Pipeline(settings)
-            opts = AskOptions(mode=answer_mode, budget=answer_budget, k=k)
+            opts = AskOptions.of(mode=answer_mode, budget=answer_budget, k=k)
             picked = pick_per_type(qs, per_type)
 
             def ask(question: str) -> dict[str, Any]:
-                a = real.ask(question, tenant, opts).to_json()
+                a = pipe.ask(question, tenant, opts).to_json()
                 typer.echo(f"  {question[:50]}: {a['timings_ms'].get('total', 0) / 1e3:.1f}s verified={a['verified']}",
                            err=True)
                 return a

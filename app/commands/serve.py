@@ -33,7 +33,7 @@ def _serve_ring(gpus: int, host: str, port: int, log_level: str) -> None:
 
     from app.api.main import create_app
     from app.core.settings import get_settings
-    from app.services.answers import Pipeline
+    from app.services.answers import pipeline_for
     from app.services.batching import BatchingEmbedder
     from app.services.retrievers import RetrieverCache
     from engine.parallel.llm import RingLLM
@@ -50,7 +50,7 @@ def _serve_ring(gpus: int, host: str, port: int, log_level: str) -> None:
     try:
         embedder = BatchingEmbedder(Embedder())
         retrievers = RetrieverCache(settings, embedder=embedder)
-        pipeline = Pipeline(settings, llm_factory=lambda: llm, retriever_for=retrievers.live)
+        pipeline = pipeline_for(settings, llm=llm, retrievers=retrievers)
         app = create_app(settings, pipeline=pipeline, embedder=embedder, retrievers=retrievers)
         uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, access_log=False)
     finally:

@@ -13,9 +13,8 @@ from typing import Any
 
 from app.core.db import Database, SessionFactory
 from app.core.settings import Settings
-from app.services.answers import AskOptions, Pipeline
+from app.services.answers import AskOptions, Pipeline, pipeline_for
 from app.services.jobs import AskFn, pending_items, process_item
-from app.services.retrievers import RetrieverCache
 
 log = logging.getLogger(__name__)
 TASK = "longhaul.reconcile_item"
@@ -120,8 +119,7 @@ def worker_app(settings: Settings) -> Any:
     sessions = Database.of(settings).sessions
     worker = f"{socket.gethostname()}:{os.getpid()}"
     max_attempts = settings.job_max_attempts
-    retrievers = RetrieverCache(settings)
-    ask = pipeline_ask(Pipeline(settings, retriever_for=retrievers.live))
+    ask = pipeline_ask(pipeline_for(settings))
 
     @app.task(name=TASK, bind=True, max_retries=None, acks_late=True)
     def reconcile_item(self: Any, item_id: int) -> str:

@@ -1,9 +1,11 @@
-"""Test doubles: a deterministic bag-of-words embedder that counts what it embeds (no model load)."""
+"""Test doubles: a deterministic bag-of-words embedder that counts what it embeds (no model load), and a retriever
+source that only names a version."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from typing import Never
 
 import numpy as np
 
@@ -28,3 +30,17 @@ class HashEmbedder:
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
+
+
+class OneVersion:
+    """A `RetrieverSource` for API tests whose fake pipeline never retrieves: every tenant's live index version is
+    ``version``."""
+
+    def __init__(self, version: str = "v000001") -> None:
+        self.version = version
+
+    def live_version(self, tenant: str) -> str:
+        return self.version
+
+    def get(self, tenant: str, version: str) -> Never:
+        raise LookupError(f"OneVersion holds no retrievers (asked for {tenant!r} {version!r})")

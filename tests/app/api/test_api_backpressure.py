@@ -14,15 +14,17 @@ from app.core.settings import Settings
 from app.services.admission import EngineQueue, QueueFull
 from app.services.answers import Answer
 from app.services.keys import RateLimiter
+from tests.helpers.fakes import OneVersion
 from tests.helpers.sql import new_key
 
 
 class SlowPipeline:
-    _llm = None
+    retrievers = OneVersion()
 
-    def ask(self, question: str, tenant: str, options: object) -> Answer:
+    def ask(self, question: str, tenant: str, options: object, *, version: str) -> Answer:
         time.sleep(0.3)
-        return Answer(question, tenant, "retrieval_only", "ok", False, True, [], [], 0, {"retrieve": 300.0})
+        return Answer(question, tenant, "retrieval_only", "ok", False, True, [], [], 0, {"retrieve": 300.0},
+                      index_version=version)
 
 
 def _app(tmp_path: Path) -> tuple[object, dict[str, str]]:

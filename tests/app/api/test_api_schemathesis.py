@@ -19,17 +19,18 @@ from schemathesis.checks import (
 from app.api.main import create_app
 from app.core.settings import Settings
 from app.services.answers import Answer, AskOptions
-from tests.helpers.fakes import HashEmbedder
+from tests.helpers.fakes import HashEmbedder, OneVersion
 from tests.helpers.sql import new_key
 
 
 class InstantPipeline:
-    _llm = None
+    retrievers = OneVersion()
 
-    def ask(self, question: str, tenant: str, options: AskOptions | None = None) -> Answer:
+    def ask(self, question: str, tenant: str, options: AskOptions | None = None, *, version: str) -> Answer:
         mode = (options or AskOptions()).mode
         ev = [{"id": "c1", "source": "notes/a.md", "text": "evidence"}]
-        return Answer(question, tenant, mode, "an answer", True, False, ev, ev, 12, {"retrieve": 1.0, "total": 2.0})
+        return Answer(question, tenant, mode, "an answer", True, False, ev, ev, 12, {"retrieve": 1.0, "total": 2.0},
+                      index_version=version)
 
 
 _dir = Path(tempfile.mkdtemp(prefix="lh-schemathesis-"))

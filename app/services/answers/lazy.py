@@ -1,0 +1,49 @@
+"""`LazyLLM`: a `Generator` that loads the engine on first use, so building a pipeline imports no torch and a
+retrieval-only answer never loads the model."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from app.services.answers.contracts import GenerationLike, Generator
+from packing.packer import TokenizerLike
+
+
+class LazyLLM:
+    """Calls ``load`` once, on the first `generate` or `tokenizer` read (thread-safe), then forwards to it."""
+
+    def __init__(self, load: Callable[[], Generator]) -> None:
+        self._load = load
+        self._engine: Generator | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def bundled(cls, threads: int | None = None) -> LazyLLM:
+        """The bundled SmolLM2 with its domain adapter (`engine.llm.LLM.load`); ``threads``: torch threads."""
+
+        def load() -> Generator:
+            from engine.llm import LLM
+
+            return LLM.load(threads=threads or None)
+
+        return cls(load)
+
+    @property
+    def engine(self) -> Generator:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = self._load()
+        return self._engine
+
+    @property
+    def tokenizer(self) -> TokenizerLike:
+        return self.engine.tokenizer
+
+    def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str], chat: bool,
+                 kv_policy: object | None) -> GenerationLike:
+        return self.engine.generate(prompt, max_new_tokens=max_new_tokens, stop=stop, chat=chat, kv_policy=kv_policy)
+
+    def kv_bytes_for(self, n_tokens: int) -> int:
+        return self.engine.kv_bytes_for(n_tokens)
