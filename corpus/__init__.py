@@ -1,6 +1,6 @@
 """The synthetic order-history corpus with ground truth: longhaul's domain RULER, in two worlds.
 
-World a (`corpus.writer`, with the repo's `ingest.domain` names) and world b (`corpus.world_b`, its own vocabulary,
+World a (`corpus.writer`, with the repo's `corpus.domain` names) and world b (`corpus.world_b`, its own vocabulary,
 layout and log formats). Standard library only, so it can run on any machine, GPU hosts included.
 """
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
+from corpus.domain import CARRIERS, exception_by_code
 from corpus.world import ROUTINE_CODES, Order
-from ingest.domain import CARRIERS, exception_by_code
 
 SHIFTS = ("day", "night", "early", "late")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 
+from corpus.domain import CARRIERS, FULFILLMENT_CENTERS, carrier_by_code, exception_by_code, fc_by_code
 from corpus.orders import Ctx, Question, refund_text, returned, shipped
 from corpus.policies import in_effect
 from corpus.world import (
@@ -20,7 +21,6 @@ from corpus.world import (
     month_start,
     refund_record,
 )
-from ingest.domain import CARRIERS, FULFILLMENT_CENTERS, carrier_by_code, exception_by_code, fc_by_code
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from ingest.domain import CARRIERS, EXCEPTION_CODES, FULFILLMENT_CENTERS, SKU_CATEGORIES, exception_by_code
+from corpus.domain import CARRIERS, EXCEPTION_CODES, FULFILLMENT_CENTERS, SKU_CATEGORIES, exception_by_code
 
 START_YEAR = 2016
 N_MONTHS = 120  # ten years: 2016-01 .. 2025-12

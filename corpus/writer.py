@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from corpus.domain import fc_by_code
 from corpus.notes import filler_note, note_section_heading
 from corpus.orders import Ctx, Question
 from corpus.planted import MONTHS, PLANTERS, canonical
@@ -27,7 +28,6 @@ from corpus.world import (
     month_start,
     random_order,
 )
-from ingest.domain import fc_by_code
 
 TokenCounter = Callable[[list[str]], int]
 MANIFEST_HEADER = "order_id,order_date,customer,fc,carrier,tracking,sku,category,qty,declared_value_usd,ship_date"

@@ -12,6 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("order", "sku", "tracking", "rma", "facility", "carrier", "code", "policy", "person")
+# the chunk metadata list each kind's canonical values go to (what filters and query analysis name)
+KIND_KEYS = {
+    "order": "order_ids",
+    "sku": "skus",
+    "carrier": "carriers",
+    "facility": "fcs",
+    "code": "exception_codes",
+    "policy": "policies",
+    "tracking": "tracking_numbers",
+    "rma": "rma_ids",
+    "person": "people",
+}
 CODE_TOKEN_RE = re.compile(r"#?[A-Za-z0-9](?:[A-Za-z0-9_./\-]*[A-Za-z0-9])?")
 _NAME_LIKE = re.compile(r"[\sa-z]")  # a canonical with a space or a lowercase letter is matched as a name
 

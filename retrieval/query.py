@@ -11,8 +11,7 @@ import calendar
 import re
 from dataclasses import dataclass, field
 
-from ingest.metadata import KIND_KEYS
-from ingest.vocab_model import Vocabulary
+from ingest.vocab_model import KIND_KEYS, Vocabulary
 
 ISO_DATE_RE = re.compile(r"\b(20\d{2})-(\d{2})-(\d{2})\b")
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.links import Links, links_from_metadata
-from ingest.metadata import KIND_KEYS
 from ingest.records import Chunk
-from ingest.vocab_model import Vocabulary
+from ingest.vocab_model import KIND_KEYS, Vocabulary
 from retrieval.dense import DenseIndex
 from retrieval.embed import Embedder
 from retrieval.fusion import fuse

@@ -4,6 +4,7 @@ functions alike), and the house rules that keep files small and the model file s
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -16,18 +17,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "app": ("corpus", "ingest", "retrieval", "packing", "engine", "planner", "eval"),
     "corpus": (),
     "ingest": (),
-    "retrieval": ("ingest.records",),
+    # the records ingest writes beside each index version: chunks, the tenant's vocabulary, the links across files
+    "retrieval": ("ingest.records", "ingest.vocab_model", "ingest.links"),
     "packing": ("engine.tokenizer",),
     "engine": (),
     "planner": ("engine.kv.formats", "engine.config"),  # the torch-free tables: KV formats and model shapes
     "eval": ("corpus", "ingest", "retrieval", "packing", "engine", "planner"),
 }
-# Known departures, each with the issue that removes it. The generator's constants still live in ingest/domain.py and
-# are read by later stages; the tenant-vocabulary issue (#18) replaces them with a vocabulary learned at ingest.
-KNOWN: dict[tuple[str, str], str] = {
-    ("corpus", "ingest.domain"): "issue 18: the generator's constants move to corpus/ when ingest learns vocabularies",
-    ("retrieval", "ingest.domain"): "issue 18: query analysis reads the tenant's vocabulary instead",
-}
+# Known departures, each with the issue that removes it (none today: the generator's constants moved to corpus/).
+KNOWN: dict[tuple[str, str], str] = {}
+# app/ may run the generator only from the commands that write or measure generated data, never in serving code
+APP_CORPUS_USERS = ("app/commands/",)
 
 
 def _imports(path: Path) -> list[tuple[int, str, tuple[str, ...]]]:
@@ -82,3 +82,37 @@ def test_files_stay_short(package: str) -> None:
     long = [f"{p.relative_to(ROOT)} ({n} lines)" for p in (ROOT / package).rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 320]
     assert not long, f"split these by job (house rule: under ~300 lines): {long}"
+
+
+def test_serving_code_never_runs_the_generator() -> None:
+    bad = [f"{p.relative_to(ROOT)}:{line}" for p in sorted((ROOT / "app").rglob("*.py"))
+           if not str(p.relative_to(ROOT)).startswith(APP_CORPUS_USERS)
+           for line, module, _ in _imports(p) if module.split(".")[0] == "corpus"]
+    assert not bad, f"only {APP_CORPUS_USERS} may import corpus/: {bad}"
+
+
+def _string_literals(path: Path) -> list[tuple[int, str]]:
+    """Every string constant of a file except docstrings (examples in prose are fine, values in code are not)."""
+    tree = ast.parse(path.read_text(), str(path))
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [(n.lineno, n.value) for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+
+
+def test_no_product_package_knows_the_generators_names() -> None:
+    """The generator's facility, carrier and exception codes and names appear in no string of a product package."""
+    from corpus.domain import CARRIERS, EXCEPTION_CODES, FULFILLMENT_CENTERS
+
+    names = {fc.code for fc in FULFILLMENT_CENTERS} | {c.code for c in CARRIERS} | {c.name for c in CARRIERS}
+    names |= {e.code for e in EXCEPTION_CODES} | {e.name for e in EXCEPTION_CODES}
+    word = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")\b")
+    bad = []
+    for pkg in ("ingest", "retrieval", "packing", "engine", "app"):
+        for p in sorted((ROOT / pkg).rglob("*.py")):
+            if pkg == "app" and str(p.relative_to(ROOT)).startswith(APP_CORPUS_USERS):
+                continue
+            bad += [f"{p.relative_to(ROOT)}:{line} {m.group(0)!r}" for line, s in _string_literals(p)
+                    for m in word.finditer(s)]
+    assert not bad, "the generator's names in product code:\n" + "\n".join(bad)

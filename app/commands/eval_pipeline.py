@@ -37,7 +37,7 @@ def register(evals: typer.Typer) -> None:
         import torch
 
         from app.core.settings import get_settings
-        from app.services.answers import ENTITIES, AskOptions, constraints_of, pipeline_for
+        from app.services.answers import AskOptions, constraints_of, lexicon_of, pipeline_for
         from engine.tokenizer import load_tokenizer
         from eval.pipeline.run import pick_per_type, score_answers, score_gold_recall, score_verification
         from packing.packer import pack
@@ -49,6 +49,7 @@ def register(evals: typer.Typer) -> None:
         qs = _load_questions(questions)
         tok = load_tokenizer()  # the bundled model's: recall and verification never load the model itself
         pipe = pipeline_for(settings)  # its engine loads on the first real-LLM answer
+        vocab = pipe.vocabulary(tenant)
 
         def context_fn(mode: str, b: int) -> Any:
             cache: dict[str, list[dict[str, str]]] = {}
@@ -57,7 +58,7 @@ def register(evals: typer.Typer) -> None:
                 if question not in cache:
                     opts = AskOptions.of(mode=mode, budget=b, k=k)
                     ev = pipe.evidence(question, tenant, opts)  # the pipeline's own retrieval stage
-                    packed = pack(question, ev, tok, b, order=opts.order, constraints=constraints_of(question))
+                    packed = pack(question, ev, tok, b, order=opts.order, constraints=constraints_of(question, vocab))
                     cache[question] = [{"label": p.label, "text": p.rendered()} for p in packed.evidence]
                 return cache[question]
             return context_of
@@ -69,7 +70,7 @@ def register(evals: typer.Typer) -> None:
                        err=True)
 
         def verified(answer: str, texts: Any, given: str) -> bool:
-            return verify(answer, texts, ENTITIES, given=given).verified
+            return verify(answer, texts, lexicon_of(vocab), given=given).verified
 
         result["verification"] = score_verification(qs, context_fn("hybrid", budget), verified)
         if per_type > 0:

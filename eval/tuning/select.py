@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from corpus.domain import DATE_RE, ORDER_ID_RE
 from ingest.chunker import ChunkConfig, chunk_file
-from ingest.domain import DATE_RE, ORDER_ID_RE
 from ingest.loaders import discover, load_file
 from ingest.records import Chunk
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from ingest.domain import CARRIERS
+from corpus.domain import CARRIERS
 from packing.prompt import NOT_FOUND
 
 _DATE = re.compile(r"\b(20\d{2})-(\d{2})-(\d{2})\b")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from corpus import CANONICAL_QUESTION, CorpusConfig, generate_corpus
+from corpus.domain import EXCEPTION_CODES, ORDER_ID_RE
 from corpus.planted import PLANTERS
-from ingest.domain import EXCEPTION_CODES, ORDER_ID_RE
 
 
 def _tree_digest(root: Path) -> str:
@@ -74,7 +74,7 @@ def test_rare_exception_codes_appear_only_where_planted(corpus: Path) -> None:
             code = "EX-91"
             year = q["question"].rstrip("?").split()[-1]
             city = q["question"].split("from the ")[1].split(" warehouse")[0]
-            from ingest.domain import FULFILLMENT_CENTERS
+            from corpus.domain import FULFILLMENT_CENTERS
 
             fc = next(f.code for f in FULFILLMENT_CENTERS if f.city == city)
             n = sum(1 for line in text.splitlines()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.tokenizer import Tokenizer, load_tokenizer
+from ingest.vocab_model import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class FakeRetriever:
                                   f"2021-03-0{i + 1} order #10023{i} scanned EX-7{i} at LEJ1 (index {version})",
                                   1.0 / (i + 1), {"timestamp": f"2021-03-0{i + 1}T10:00:00"})
                        for i in range(4)]
+        self.vocabulary = Vocabulary()
 
     def search(self, query: str, *, k: int, rerank: bool) -> list[FakeRecord]:
         return self.chunks[:k]

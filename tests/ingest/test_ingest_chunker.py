@@ -9,6 +9,8 @@ import pytest
 from engine.tokenizer import load_tokenizer
 from ingest.chunker import ChunkConfig, chunk_file
 from ingest.loaders import discover, load_file
+from ingest.vocab_model import Vocabulary
+from ingest.vocabulary import learn_vocabulary
 from tests.helpers.corpus_fixture import write_fixture_corpus
 
 
@@ -17,6 +19,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
     write_fixture_corpus(root)
     return root / "docs"
+
+
+@pytest.fixture(scope="module")
+def vocab(corpus: Path) -> Vocabulary:
+    return learn_vocabulary(corpus)
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +47,9 @@ def test_limits_and_whole_lines(corpus: Path, count, max_tokens: int) -> None:
                 assert any(line in lines for lines in chunk_lines), (f, line)  # every line intact in some chunk
 
 
-def test_scans_grouped_by_shipment_in_time_order(corpus: Path, count) -> None:
+def test_scans_grouped_by_shipment_in_time_order(corpus: Path, count, vocab: Vocabulary) -> None:
     for f in sorted((corpus / "scans").glob("*.log")):
-        chunks, _ = chunk_file(load_file(f, corpus), count)
+        chunks, _ = chunk_file(load_file(f, corpus), count, vocab=vocab)
         for c in chunks:
             lines = c.text.splitlines()
             assert len({ln.split()[2] for ln in lines}) == 1  # one tracking number per chunk
@@ -52,9 +59,9 @@ def test_scans_grouped_by_shipment_in_time_order(corpus: Path, count) -> None:
             assert c.metadata["order_ids"] and c.metadata["doc_type"] == "scan"
 
 
-def test_markdown_sections_carry_headings(corpus: Path, count) -> None:
+def test_markdown_sections_carry_headings(corpus: Path, count, vocab: Vocabulary) -> None:
     f = corpus / "notes" / "LEJ1_2021_03.md"
-    chunks, _ = chunk_file(load_file(f, corpus), count)
+    chunks, _ = chunk_file(load_file(f, corpus), count, vocab=vocab)
     assert len(chunks) == 3
     for c in chunks:
         title, heading = c.text.splitlines()[:2]

@@ -9,31 +9,27 @@ from ingest.vocabulary import learn_vocabulary
 from tests.ingest.tenants import tenant_a, tenant_b
 
 
-def test_scan_event_line() -> None:
+def test_scan_event_line(tmp_path: Path) -> None:
+    vocab = learn_vocabulary(tenant_a(tmp_path))
     line = (
         "2021-03-02T14:05:11Z SKX SKX7731290042 #48291 LEJ1 EXCEPTION EX-77 SEAL_BREACH_REVIEW tamper seal "
         "breach, held for security review"
     )
-    m = extract_metadata(line, "scan")
+    m = extract_metadata(line, "scan", vocab=vocab)
     assert m["order_ids"] == ["#48291"] and m["carriers"] == ["SKX"] and m["fcs"] == ["LEJ1"]
     assert m["exception_codes"] == ["EX-77"] and m["dates"] == ["2021-03-02"]
+    assert m["tracking_numbers"] == ["SKX7731290042"]
     assert m["timestamp"] == "2021-03-02T14:05:11Z" and m["doc_type"] == "scan"
 
 
-def test_note_names_and_synonyms() -> None:
-    text = (
-        "## 2021-03-05 (shift: night)\nOrder #48291 (SKU-EL-10423) left the Leipzig dock with Skyline Express; "
-        "Kestrel picked up #50001 on 2021-03-06."
-    )
-    m = extract_metadata(text, "note")
-    assert m["order_ids"] == ["#48291", "#50001"] and m["skus"] == ["SKU-EL-10423"]
-    assert m["carriers"] == ["KST", "SKX"] and m["fcs"] == ["LEJ1"]
-    assert m["dates"] == ["2021-03-05", "2021-03-06"] and m["timestamp"] == "2021-03-05"
+def test_without_a_vocabulary_only_dates_are_found() -> None:
+    """Ids, codes and names are the tenant's own: nothing is guessed from a built-in list."""
+    m = extract_metadata("2021-03-02T14:05:11Z SKX SKX7731290042 #48291 LEJ1 EXCEPTION EX-77", "scan")
+    assert m["dates"] == ["2021-03-02"] and m["timestamp"] == "2021-03-02T14:05:11Z"
+    assert all(m[k] == [] for k in VOCAB_META_KEYS if k != "dates")
 
 
-def test_policy_and_explicit_fields() -> None:
-    m = extract_metadata("# POL-REFUND v3 — effective 2020-11-01", "policy")
-    assert m["policies"] == ["POL-REFUND v3"] and m["timestamp"] == "2020-11-01"
+def test_explicit_fields() -> None:
     r = extract_metadata(
         "refund on #48291", "refund", "2021-04-01T00:00:00Z", {"doc_type": "return", "record_id": "RF-1"}
     )
@@ -53,12 +49,3 @@ def test_with_a_vocabulary_lists_hold_its_canonical_values(tmp_path: Path) -> No
     assert m["tracking_numbers"] == ["ATP100200301"] and m["rma_ids"] == ["RMA-2021-00412"]
     assert m["dates"] == ["2021-03-04"] and m["timestamp"] == "2021-03-04T09:12:00Z" and m["doc_type"] == "scan"
     assert set(VOCAB_META_KEYS) <= set(m)
-
-
-def test_world_a_vocabulary_agrees_with_the_built_in_names(tmp_path: Path) -> None:
-    vocab = learn_vocabulary(tenant_a(tmp_path))
-    line = "2021-03-02T14:05:11Z SKX SKX7731290042 #48291 LEJ1 EXCEPTION EX-77 SEAL_BREACH_REVIEW tamper seal"
-    built_in, learned = extract_metadata(line, "scan"), extract_metadata(line, "scan", vocab=vocab)
-    for key in ("order_ids", "carriers", "fcs", "exception_codes", "dates", "timestamp", "doc_type"):
-        assert learned[key] == built_in[key], key
-    assert learned["tracking_numbers"] == ["SKX7731290042"]

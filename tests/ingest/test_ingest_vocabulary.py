@@ -143,7 +143,7 @@ def test_new_modules_do_not_import_the_generator_vocabulary() -> None:
     root = Path(__file__).resolve().parents[2] / "ingest"
     for name in ("vocabulary", "vocab_model", "vocab_profile", "vocab_shapes", "vocab_tables", "logs", "links"):
         source = (root / f"{name}.py").read_text()
-        assert "ingest.domain" not in source and "import domain" not in source, name
+        assert "corpus.domain" not in source and "import domain" not in source, name
 
 
 def test_a_word_code_that_always_follows_a_code_is_its_name(tmp_path: Path) -> None:

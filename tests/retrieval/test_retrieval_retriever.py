@@ -7,6 +7,7 @@ import pytest
 from engine.tokenizer import load_tokenizer
 from ingest.chunker import chunk_file
 from ingest.loaders import discover, load_file
+from ingest.vocabulary import learn_vocabulary
 from retrieval.index import build_version
 from retrieval.langchain import LonghaulRetriever
 from retrieval.rerank import KeyMatchReranker
@@ -21,9 +22,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Retriever, dict]:
     facts = write_fixture_corpus(root)
     count = load_tokenizer().count
     files, _ = discover(root / "docs")
-    chunks = [c for f in files for c in chunk_file(load_file(f, root / "docs"), count)[0]]
+    vocab = learn_vocabulary(root / "docs")  # as the ingest job does: the tenant's ids and codes, from its data
+    chunks = [c for f in files for c in chunk_file(load_file(f, root / "docs"), count, vocab=vocab)[0]]
     emb = HashEmbedder()
-    vdir = build_version(root / "index", "v000001", chunks, emb.encode([c.text for c in chunks]))
+    vdir = build_version(root / "index", "v000001", chunks, emb.encode([c.text for c in chunks]), vocab)
     return Retriever.load(vdir, embedder=emb, reranker=KeyMatchReranker()), facts
 
 
@@ -77,10 +79,11 @@ def test_policy_in_effect_on_a_date(tmp_path) -> None:
     )
     count = load_tokenizer().count
     files, _ = discover(tmp_path / "docs")
-    chunks = [c for f in files for c in chunk_file(load_file(f, tmp_path / "docs"), count)[0]]
+    vocab = learn_vocabulary(tmp_path / "docs")
+    chunks = [c for f in files for c in chunk_file(load_file(f, tmp_path / "docs"), count, vocab=vocab)[0]]
     emb = HashEmbedder()
     ret = Retriever.load(
-        build_version(tmp_path / "i", "v000001", chunks, emb.encode([c.text for c in chunks])),
+        build_version(tmp_path / "i", "v000001", chunks, emb.encode([c.text for c in chunks]), vocab),
         embedder=emb,
         reranker=KeyMatchReranker(),
     )

@@ -15,17 +15,19 @@ if TYPE_CHECKING:
     from app.services.answers.contracts import GenerationLike, Generator, Record, RetrieverSource, SearchesRecords
     from app.services.answers.lazy import LazyLLM
     from app.services.answers.options import MODES, AskOptions, Mode
-    from app.services.answers.pipeline import ENTITIES, Pipeline, constraints_of
+    from app.services.answers.pipeline import Pipeline
+    from app.services.answers.tenant_terms import constraints_of, lexicon_of
     from app.services.answers.wiring import pipeline_for
 
 _EXPORTS = {
     "Answer": "answer", "Usage": "answer", "GenerationLike": "contracts", "Generator": "contracts",
     "Record": "contracts", "RetrieverSource": "contracts", "SearchesRecords": "contracts", "LazyLLM": "lazy",
-    "MODES": "options", "AskOptions": "options", "Mode": "options", "ENTITIES": "pipeline", "Pipeline": "pipeline",
-    "constraints_of": "pipeline", "pipeline_for": "wiring",
+    "MODES": "options", "AskOptions": "options", "Mode": "options", "Pipeline": "pipeline",
+    "constraints_of": "tenant_terms", "lexicon_of": "tenant_terms", "pipeline_for": "wiring",
 }
-__all__ = ["ENTITIES", "MODES", "Answer", "AskOptions", "GenerationLike", "Generator", "LazyLLM", "Mode",
-           "Pipeline", "Record", "RetrieverSource", "SearchesRecords", "Usage", "constraints_of", "pipeline_for"]
+__all__ = ["MODES", "Answer", "AskOptions", "GenerationLike", "Generator", "LazyLLM", "Mode",
+           "Pipeline", "Record", "RetrieverSource", "SearchesRecords", "Usage", "constraints_of", "lexicon_of",
+           "pipeline_for"]
 
 
 def __getattr__(name: str) -> Any:

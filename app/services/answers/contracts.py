@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from ingest.vocab_model import Vocabulary
 from packing.packer import TokenizerLike
 
 
@@ -74,6 +75,11 @@ class SearchesRecords(Protocol):
     @property
     def chunks(self) -> Sequence[Record]:
         """Every chunk of the version (long-context mode packs the most recent)."""
+        ...
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The tenant vocabulary the version was built with (the verifier and the prompt's constraints read it)."""
         ...
 
     def search(self, query: str, *, k: int, rerank: bool) -> Sequence[ScoredRecord]:

@@ -5,22 +5,12 @@ from __future__ import annotations
 import time
 
 from app.services.answers.answer import Answer, Usage
-from app.services.answers.contracts import Generator, RetrieverSource
+from app.services.answers.contracts import Generator, RetrieverSource, SearchesRecords
 from app.services.answers.options import AskOptions
-from ingest.domain import CARRIERS, DATE_RE, FULFILLMENT_CENTERS, ORDER_ID_RE
+from app.services.answers.tenant_terms import constraints_of, lexicon_of
+from ingest.vocab_model import Vocabulary
 from packing.packer import Evidence
 from packing.verify import answer_with_verification, timeline
-
-# carriers by name or code (the records name them by code), fulfillment centers by code
-ENTITIES: tuple[str, ...] = (tuple(f"{c.name}|{c.code}" for c in CARRIERS)
-                              + tuple(fc.code for fc in FULFILLMENT_CENTERS))
-
-
-def constraints_of(question: str) -> list[str]:
-    """Hard constraints stated in the question (order ids, dates) to restate at both ends of the prompt."""
-    out = [f"order #{m}" for m in ORDER_ID_RE.findall(question)]
-    out += ["-".join(m) for m in DATE_RE.findall(question)]
-    return out
 
 
 def _ev(e: Evidence) -> dict[str, str]:
@@ -42,7 +32,11 @@ class Pipeline:
         """The records the pipeline would pack for ``question``, from ``version`` of the tenant's index (default:
         the live one, read once). Hybrid and retrieval-only: the search hits, best first; long context: the most
         recent history, ranked newest first."""
-        retriever = self.retrievers.get(tenant, version or self.retrievers.live_version(tenant))
+        return self._evidence(self.retrievers.get(tenant, version or self.retrievers.live_version(tenant)),
+                              question, options)
+
+    @staticmethod
+    def _evidence(retriever: SearchesRecords, question: str, options: AskOptions) -> list[Evidence]:
         if options.mode == "long_context":  # no retrieval: the most recent history that fits, in time order
             chunks = sorted(retriever.chunks, key=lambda c: c.metadata.get("timestamp") or "")
             picked = chunks[-max(options.k * 8, 64):]
@@ -51,6 +45,10 @@ class Pipeline:
         hits = retriever.search(question, k=options.k, rerank=options.rerank)
         return [Evidence(h.id, h.source, h.text, float(h.score), i + 1, h.metadata.get("timestamp"))
                 for i, h in enumerate(hits)]
+
+    def vocabulary(self, tenant: str, version: str | None = None) -> Vocabulary:
+        """The tenant vocabulary of ``version`` of its index (default: the live one)."""
+        return self.retrievers.get(tenant, version or self.retrievers.live_version(tenant)).vocabulary
 
     def _check(self, question: str) -> str:
         question = question.strip()
@@ -71,7 +69,8 @@ class Pipeline:
         question = self._check(question)
         t0 = time.perf_counter()
         version = version or self.retrievers.live_version(tenant)
-        evidence = self.evidence(question, tenant, opts, version=version)
+        retriever = self.retrievers.get(tenant, version)
+        evidence = self._evidence(retriever, question, opts)
         timings = {"retrieve": (time.perf_counter() - t0) * 1e3}
         if opts.mode == "retrieval_only":
             top = evidence[: min(len(evidence), 10)]
@@ -87,8 +86,10 @@ class Pipeline:
             usage.add(out, llm.kv_bytes_for(out.prompt_tokens + len(out.token_ids)), (time.perf_counter() - t) * 1e3)
             return out.text
 
-        result = answer_with_verification(question, evidence, llm.tokenizer, opts.budget, generate, ENTITIES,
-                                          order=opts.order, constraints=constraints_of(question),
+        vocab = retriever.vocabulary
+        result = answer_with_verification(question, evidence, llm.tokenizer, opts.budget, generate,
+                                          lexicon_of(vocab), order=opts.order,
+                                          constraints=constraints_of(question, vocab),
                                           attribute_uncited=True)
         total = (time.perf_counter() - t0) * 1e3
         timings.update({"generate": usage.generate_ms,

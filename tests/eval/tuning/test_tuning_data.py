@@ -115,10 +115,15 @@ def test_temporal_target_writes_the_month_boundary_arithmetic() -> None:
     assert "2021-02-26 [E2]" in t and "2021-03-03 [E7]" in t and "28 - 26 + 3 = 5 days" in t
 
 
-def test_constraints_match_the_pipeline() -> None:
-    app_pipeline = pytest.importorskip("app.services.answers")
+def test_constraints_match_the_pipeline(tmp_path: Path) -> None:
+    """On world a's kind of data the pipeline's constraints (from the learned vocabulary) are the tuning data's."""
+    from app.services.answers import constraints_of as pipeline_constraints
+    from ingest.vocabulary import learn_vocabulary
+    from tests.ingest.tenants import tenant_a
+
+    vocab = learn_vocabulary(tenant_a(tmp_path))
     q = "Was order #48291 refunded between 2021-03-01 and 2021-03-31?"
-    assert constraints_of(q) == app_pipeline.constraints_of(q)
+    assert constraints_of(q) == pipeline_constraints(q, vocab)
 
 
 def test_paraphrase_rewrites_only_known_templates() -> None:

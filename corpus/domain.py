@@ -1,7 +1,7 @@
-"""The order-history domain's vocabulary: fulfillment centers, carriers, exception codes, SKU categories.
+"""World a's vocabulary: its fulfillment centers, carriers, exception codes and SKU categories.
 
-Standard library only: the corpus generator (eval/) runs on machines that have nothing else, and the
-metadata extractor and query analysis (ingest/, retrieval/) read the same names from here.
+The generator's constants, known only to corpus/ (and to eval/, which scores answers against them): no product
+package reads them; ingest learns each tenant's vocabulary from its own data. Standard library only.
 """
 
 from __future__ import annotations

@@ -1,0 +1,53 @@
+"""What the answer stages read of a tenant's vocabulary: the verifier's `Lexicon` and the question's hard
+constraints, both built from the `Vocabulary` the index version was learned with (never from built-in names).
+
+packing/ does not import ingest, so the app turns the vocabulary into packing's `Lexicon` here: each known id
+(an order, SKU, tracking number, RMA, code) with its claim kind, the id patterns, and every named entity (a carrier,
+a facility, a policy) with its names and codes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+
+from ingest.vocab_model import KIND_KEYS, Vocabulary
+from packing.claims import Lexicon
+from retrieval.query import ISO_DATE_RE, analyze
+
+# vocabulary kind -> the claim kind packing checks it as (named kinds become entities)
+CLAIM_KINDS = {"order": "order_id", "sku": "sku", "tracking": "tracking", "rma": "rma", "code": "code"}
+NAMED_KINDS = ("carrier", "facility", "policy")
+_CACHE: OrderedDict[int, tuple[Vocabulary, Lexicon]] = OrderedDict()
+_CACHE_SIZE = 16
+
+
+def _build(vocab: Vocabulary) -> Lexicon:
+    ids = {t.canonical: CLAIM_KINDS[t.kind] for t in vocab.terms.values() if t.kind in CLAIM_KINDS}
+    patterns = tuple((CLAIM_KINDS[p.kind], re.compile(p.regex)) for p in vocab.patterns if p.kind in CLAIM_KINDS)
+    names = tuple((t.canonical, tuple(dict.fromkeys(t.synonyms)), (t.canonical,))
+                  for t in vocab.terms.values() if t.kind in NAMED_KINDS)
+    return Lexicon(ids=ids, patterns=patterns, names=names)
+
+
+def lexicon_of(vocab: Vocabulary) -> Lexicon:
+    """The verifier's view of ``vocab`` (built once per vocabulary object: an index version keeps one)."""
+    hit = _CACHE.get(id(vocab))
+    if hit is not None and hit[0] is vocab:
+        _CACHE.move_to_end(id(vocab))
+        return hit[1]
+    lexicon = _build(vocab)
+    _CACHE[id(vocab)] = (vocab, lexicon)
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return lexicon
+
+
+def constraints_of(question: str, vocab: Vocabulary) -> list[str]:
+    """Hard constraints the question states, to restate at both ends of the prompt: the ids it names (orders,
+    RMAs, tracking numbers, SKUs, as the tenant writes them) and its ISO dates."""
+    a = analyze(question, vocab)
+    out = [f"order {v}" for v in a.key(KIND_KEYS["order"])]
+    out += [v for key in ("rma", "tracking", "sku") for v in a.key(KIND_KEYS[key])]
+    out += ["-".join(m) for m in ISO_DATE_RE.findall(question)]
+    return list(dict.fromkeys(out))
