@@ -21,6 +21,9 @@ def print_report(answer: dict[str, Any], question: str) -> None:
     console = Console()
     console.print(Panel(question, title="question", border_style="cyan"))
     status = "[green]verified[/]" if answer["verified"] else "[yellow]not verified[/]"
+    if answer.get("plan"):
+        console.print(Panel("\n".join(f"{i}. {line}" for i, line in enumerate(answer["plan"], 1)),
+                            title="plan: each part answered on its own pass", border_style="blue"))
     console.print(Panel(answer["answer"], title=f"answer ({status}, mode {answer['mode']})", border_style="green"))
     if answer.get("fallback") and answer.get("attempts"):
         last = answer["attempts"][-1]

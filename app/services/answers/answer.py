@@ -47,12 +47,13 @@ class Answer:
     prompt_tokens: int = 0
     generated_tokens: int = 0
     kv_bytes: int = 0
+    plan: list[str] = field(default_factory=list)  # how a multi-part question was read, one line a part
 
     def to_json(self) -> dict[str, Any]:
         return {"answer": self.answer, "citations": self.citations,
                 "context": {"tokens": self.context_tokens, "evidence": self.evidence},
                 "timings_ms": self.timings_ms, "verified": self.verified, "fallback": self.fallback,
                 "mode": self.mode, "tenant": self.tenant, "attempts": self.attempts,
-                "index_version": self.index_version,
+                "index_version": self.index_version, "plan": self.plan,
                 "usage": {"prompt_tokens": self.prompt_tokens, "generated_tokens": self.generated_tokens,
                           "kv_bytes": self.kv_bytes}}

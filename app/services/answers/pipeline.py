@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 
 from app.services.answers.answer import Answer, Usage
+from app.services.answers.computed import FACT_TARGETS, answer_from_records, carried_over, fact_table
 from app.services.answers.contracts import Generator, RetrieverSource, SearchesRecords
 from app.services.answers.options import AskOptions
 from app.services.answers.tenant_terms import constraints_of, lexicon_of
 from ingest.vocab_model import Vocabulary
 from packing.packer import Evidence
-from packing.verify import answer_with_verification, timeline
+from packing.plan import Part, plan
+from packing.verify import VerifiedAnswer, answer_with_verification, timeline
 
 
 def _ev(e: Evidence) -> dict[str, str]:
@@ -77,7 +79,17 @@ class Pipeline:
             timings["total"] = (time.perf_counter() - t0) * 1e3
             return Answer(question, tenant, opts.mode, "Top evidence, oldest first:\n" + timeline(top), False, True,
                           [_ev(e) for e in top], [_ev(e) for e in top], 0, timings, index_version=version)
-        llm, kv_policy, usage = self.llm, opts.kv_spec(), Usage()
+        parts = plan(question) if opts.mode == "hybrid" else [Part(question)]
+        usage = Usage()
+        if len(parts) == 1 and parts[0].kind == "lookup":
+            result = self._lookup(question, evidence, retriever.vocabulary, opts, usage)
+            return self._answer(question, tenant, opts, version, result, usage, timings, t0)
+        return self._planned(question, parts, tenant, opts, version, retriever, evidence, usage, timings, t0)
+
+    def _lookup(self, question: str, evidence: list[Evidence], vocab: Vocabulary, opts: AskOptions,
+                usage: Usage) -> VerifiedAnswer:
+        """Pack -> generate -> verify over ``evidence`` (retrieval already done)."""
+        llm, kv_policy = self.llm, opts.kv_spec()
 
         def generate(prompt: str) -> str:
             t = time.perf_counter()
@@ -86,21 +98,66 @@ class Pipeline:
             usage.add(out, llm.kv_bytes_for(out.prompt_tokens + len(out.token_ids)), (time.perf_counter() - t) * 1e3)
             return out.text
 
-        vocab = retriever.vocabulary
-        result = answer_with_verification(question, evidence, llm.tokenizer, opts.budget, generate,
-                                          lexicon_of(vocab), order=opts.order,
-                                          constraints=constraints_of(question, vocab),
-                                          attribute_uncited=True)
+        return answer_with_verification(question, evidence, llm.tokenizer, opts.budget, generate, lexicon_of(vocab),
+                                        order=opts.order, constraints=constraints_of(question, vocab),
+                                        attribute_uncited=True)
+
+    def _answer(self, question: str, tenant: str, opts: AskOptions, version: str, result: VerifiedAnswer,
+                usage: Usage, timings: dict[str, float], t0: float, plan_lines: list[str] | None = None,
+                extra: list[dict[str, str]] | None = None, text: str | None = None,
+                verified: bool | None = None) -> Answer:
         total = (time.perf_counter() - t0) * 1e3
         timings.update({"generate": usage.generate_ms,
                         "pack_and_verify": total - timings["retrieve"] - usage.generate_ms, "total": total})
-        packed = result.packed
+        packed, extra = result.packed, extra or []
         return Answer(
-            question, tenant, opts.mode, result.answer, result.verified, result.fallback,
-            [_ev(e) for e in result.citations],
-            [dict(_ev(p.evidence), label=p.label) for p in packed.evidence] if packed else [],
+            question, tenant, opts.mode, result.answer if text is None else text,
+            result.verified if verified is None else verified, result.fallback,
+            [_ev(e) for e in result.citations] + [{k: e[k] for k in ("id", "source", "text")} for e in extra],
+            ([dict(_ev(p.evidence), label=p.label) for p in packed.evidence] if packed else []) + extra,
             packed.tokens if packed else 0, timings,
             [{"context": a.context, "answer": a.answer, "verified": a.verification.verified, "tokens": a.tokens,
               "unsupported": [c.text for c in a.verification.unsupported]} for a in result.attempts],
             index_version=version, prompt_tokens=usage.prompt_tokens, generated_tokens=usage.generated_tokens,
-            kv_bytes=usage.kv_bytes)
+            kv_bytes=usage.kv_bytes, plan=plan_lines or [])
+
+    def _planned(self, question: str, parts: list[Part], tenant: str, opts: AskOptions, version: str,
+                 retriever: SearchesRecords, evidence: list[Evidence], usage: Usage, timings: dict[str, float],
+                 t0: float) -> Answer:
+        """Each part on its own pass: lookups through the model, lists and counts from the records; composed in
+        order, each part keeping its citations; verified only when every part is."""
+        vocab = retriever.vocabulary
+        table = fact_table(retriever.chunks, vocab)
+        by_id = {c.id: c for c in retriever.chunks}
+        lookups = [i for i, p in enumerate(parts) if p.kind == "lookup" or p.target not in FACT_TARGETS]
+        texts, plan_lines = [""] * len(parts), [""] * len(parts)
+        extra: list[dict[str, str]] = []
+        first: VerifiedAnswer | None = None
+        verified, inherited = True, {}
+        if lookups:  # one model pass: its packed context holds labels E1..En, computed parts come after
+            i = lookups[0]
+            plan_lines[i] = f"{parts[i].describe()} -> retrieval and the model"
+            # the whole question is retrieved, packed and asked (the small model answers its first part more
+            # reliably with the question's own wording); claims about the other parts are left out by verification
+            first = self._lookup(question, evidence, vocab, opts, usage)
+            texts[i], verified = first.answer, first.verified
+            inherited = carried_over(parts[i].text, first.answer, vocab, table) if first.verified else {}
+        label0 = (len(first.packed.evidence) if first and first.packed else 0) + 1
+        for i, part in enumerate(parts):
+            if lookups and i == lookups[0]:
+                continue
+            computed = answer_from_records(part, vocab, table, inherited if lookups and i > lookups[0] else {},
+                                           label0 + len(extra))
+            if computed is None:
+                plan_lines[i] = f"{part.describe()} -> not answered: the records cannot express it"
+                texts[i], verified = f"(Not answered: {part.text})", False
+                continue
+            plan_lines[i] = f"{part.describe()} -> from the records: {computed.filter}"
+            texts[i], verified = computed.text, verified and computed.verified
+            n0 = label0 + len(extra)
+            extra += [{"id": r, "source": by_id[r].source, "text": by_id[r].text, "label": f"E{n0 + j}"}
+                      for j, r in enumerate(computed.record_ids)]
+        if first is None:
+            first = VerifiedAnswer("", True, False, [], None, [])
+        return self._answer(question, tenant, opts, version, first, usage, timings, t0, plan_lines, extra,
+                            "\n".join(texts), verified)

@@ -1,0 +1,163 @@
+"""List, count and exists parts answered from the records (`packing.facts`), with the filter shown and every item
+cited. The filter comes from the part's own keys (the tenant's vocabulary), its dates, the keys a "same ..." part
+takes from the previous answer, and qualifiers the tenant's tables can express (a category column's value named in
+the question; "high-value" as the top decile of an amount column). A part the records cannot express returns None
+and is answered by retrieval and the model instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ingest.vocab_model import Vocabulary
+from packing.facts import FactTable, Filter, Selection, quantile
+from packing.plan import Part
+from retrieval.query import MONTHS, analyze
+
+FACT_TARGETS = ("order", "shipment", "rma")  # lists of ids; code and name lists stay with the model for now
+FILTER_KINDS = ("order", "sku", "tracking", "rma", "facility", "carrier", "code")
+HIGH_VALUE_QUANTILE = 0.9
+_VALUE_COLUMN = re.compile(r"value|amount|price|total", re.I)
+_MAX_LISTED = 50
+_TABLES: OrderedDict[int, tuple[object, FactTable]] = OrderedDict()
+
+
+def fact_table(records: object, vocab: Vocabulary) -> FactTable:
+    """The fact table of one index version's records (built once per records object, a few kept)."""
+    hit = _TABLES.get(id(records))
+    if hit is not None and hit[0] is records:
+        return hit[1]
+    table = FactTable.build(records, lambda text: ((m.kind, m.canonical) for m in vocab.mentions(text)))  # type: ignore[arg-type]
+    _TABLES[id(records)] = (records, table)
+    while len(_TABLES) > 8:
+        _TABLES.popitem(last=False)
+    return table
+
+
+@dataclass
+class Computed:
+    """A part answered from the records: the sentence (with ``[E#]`` labels from ``first_label``), the records
+    cited in label order, and whether it is verified (the filter holds every key the part names)."""
+
+    text: str
+    record_ids: list[str]
+    verified: bool
+    filter: str
+
+
+_NAME_RE = re.compile(r"(?<![\w#-])[A-Z][a-z][A-Za-z]*(?:\s+[A-Z][a-z][A-Za-z]*)*")
+_NOT_NAMES = {"did", "does", "do", "was", "were", "is", "are", "has", "have", "how", "which", "what", "when", "why",
+              "where", "who", "the", "yes", "no", "q1", "q2", "q3", "q4"} | {m.lower() for m in MONTHS}
+
+
+def unresolved_names(text: str, vocab: Vocabulary) -> list[str]:
+    """Capitalised names in ``text`` that the tenant's vocabulary does not know (``Pacifica Courier`` when no
+    record defines that carrier): a filter without them may list more than was asked."""
+    covered = [(m.start, m.end) for m in vocab.mentions(text)]
+    out = []
+    for m in _NAME_RE.finditer(text):
+        words = [w for w in m.group(0).split() if w.lower() not in _NOT_NAMES]
+        if words and not any(s <= m.start() < e or s < m.end() <= e for s, e in covered):
+            out.append(" ".join(words))
+    return out
+
+
+def _filter(part: Part, vocab: Vocabulary, table: FactTable, inherited: dict[str, set[str]]) -> Filter | None:
+    a = analyze(part.text, vocab)
+    keys: dict[str, frozenset[str]] = {}
+    for m in vocab.mentions(part.text):
+        if m.kind not in FILTER_KINDS:
+            continue
+        keys.setdefault(m.kind, frozenset())
+        keys[m.kind] = keys[m.kind] | {m.canonical}
+    for kind in part.inherits:
+        if kind not in keys and inherited.get(kind):
+            keys[kind] = frozenset(inherited[kind])
+    if any(kind not in keys for kind in part.inherits):
+        return None  # "the same pattern" with nothing found before it to be the same as
+    text = part.text.lower()
+    fields = {col: value for value, col in table.categorical_values().items()
+              if re.search(rf"\b{re.escape(value)}s?\b", text)}
+    minimums: dict[str, float] = {}
+    if part.high_value:
+        columns = {c: v for c, v in table.numeric_columns().items() if _VALUE_COLUMN.search(c) and len(v) >= 10}
+        if not columns:
+            return None  # "high-value" with no amount column to read it from
+        col = max(columns, key=lambda c: (("value" in c.lower()), len(columns[c])))
+        minimums[col] = quantile(columns[col], HIGH_VALUE_QUANTILE)
+    if not keys and not fields:
+        return None  # dates alone select everything of a period: not what a list question means
+    return Filter(keys, a.date_from, a.date_to, fields, minimums)
+
+
+def _phrase(part: Part, sel: Selection, first_label: int) -> tuple[str, list[str]]:
+    noun = {"order": "order", "shipment": "shipment", "rma": "return"}[part.target or "order"]
+    noun += "" if sel.count == 1 else "s"
+    labels: dict[str, int] = {}
+    listed = []
+    for value, events in list(sel.items.items())[:_MAX_LISTED]:
+        rid = events[0].record_id
+        labels.setdefault(rid, first_label + len(labels))
+        listed.append(f"{value} [E{labels[rid]}]")
+    more = f" and {sel.count - _MAX_LISTED} more" if sel.count > _MAX_LISTED else ""
+    where = f"(records matching {sel.filter.describe()})"
+    if part.kind == "count":
+        text = f"{sel.count} {noun} {where}" + (f": {', '.join(listed)}{more}." if listed else ".")
+    elif part.kind == "exists":
+        text = (f"Yes: the same holds for {sel.count} {noun} {where}: {', '.join(listed)}{more}." if listed
+                else f"No: no record matches {sel.filter.describe()}.")
+    else:
+        text = (f"{sel.count} {noun} {where}: {', '.join(listed)}{more}." if listed
+                else f"Not in the data: no record matches {sel.filter.describe()}.")
+    return text, list(labels)
+
+
+def answer_from_records(part: Part, vocab: Vocabulary, table: FactTable, inherited: dict[str, set[str]],
+                        first_label: int = 1) -> Computed | None:
+    """``part`` answered from ``table``, or None when it is not a list of ids or its filter cannot be built."""
+    if part.kind == "lookup" or part.target not in FACT_TARGETS:
+        return None
+    f = _filter(part, vocab, table, inherited)
+    if f is None:
+        return None
+    target = "tracking" if part.target == "shipment" else part.target or "order"
+    sel = table.select(f, target)
+    if part.target == "shipment" and not sel.items:
+        sel = table.select(f, "order")  # a tenant whose shipments carry no tracking number: one per order
+    text, record_ids = _phrase(part, sel, first_label)
+    unknown = unresolved_names(part.text, vocab)
+    if unknown:
+        text += f" (Not verified: {', '.join(unknown)} is not in this tenant's vocabulary, so the filter omits it.)"
+    return Computed(text, record_ids, not unknown, f.describe())
+
+
+def kinds_in(text: str, vocab: Vocabulary) -> dict[str, set[str]]:
+    """The canonical values ``text`` names, by kind."""
+    out: dict[str, set[str]] = {}
+    for m in vocab.mentions(text):
+        out.setdefault(m.kind, set()).add(m.canonical)
+    return out
+
+
+def carried_over(question: str, answer: str, vocab: Vocabulary, table: FactTable) -> dict[str, set[str]]:
+    """What a later "the same ..." part can take over from a verified answer: the keys the answer names, and for
+    the subject's own records (the orders the question or answer names) that carry those codes, their carrier and
+    facility (an answer that names the code but the carrier only by a name the tenant never defined)."""
+    found = kinds_in(answer, vocab)
+    subjects = kinds_in(question, vocab).get("order", set()) | found.get("order", set())
+    codes = found.get("code", set())
+    for e in table.events:
+        orders = table.orders_of(e) & subjects
+        if not orders or (codes and not e.mentions.get("code", set()) & codes):
+            continue
+        for kind in ("carrier", "facility"):
+            if kind in found:
+                continue
+            own = {v for o in orders for v in table.attributes.get(o, {}).get(kind, set())}
+            found.setdefault(f"_{kind}", set()).update(own or e.mentions.get(kind, set()))
+    for kind in ("carrier", "facility"):
+        if f"_{kind}" in found:
+            found.setdefault(kind, set()).update(found.pop(f"_{kind}"))
+    return found

@@ -1,0 +1,72 @@
+"""Lists and counts from the records, on a tenant whose ids, codes and formats are not the generator's: scans
+that name only a tracking number count for the order that shipped it; the filter is shown; names the vocabulary
+does not know make the answer unverified; "the same ..." takes its keys from the first answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.services.answers.computed import answer_from_records, carried_over, fact_table
+from engine.tokenizer import load_tokenizer
+from ingest.chunker import chunk_file
+from ingest.loaders import discover, load_file
+from ingest.records import Chunk
+from ingest.vocab_model import Vocabulary
+from ingest.vocabulary import learn_vocabulary
+from packing.facts import FactTable
+from packing.plan import plan
+from tests.ingest.tenants import tenant_b
+
+
+@pytest.fixture(scope="module")
+def tenant(tmp_path_factory: pytest.TempPathFactory) -> tuple[Vocabulary, list[Chunk], FactTable]:
+    root = tenant_b(tmp_path_factory.mktemp("b"))
+    vocab = learn_vocabulary(root)
+    count = load_tokenizer().count
+    files, _ = discover(root)
+    chunks = [c for f in files for c in chunk_file(load_file(f, root), count, vocab=vocab)[0]]
+    return vocab, chunks, fact_table(chunks, vocab)
+
+
+def test_a_code_seen_only_by_tracking_number_lists_its_order(tenant) -> None:
+    vocab, _, table = tenant
+    (part,) = plan("Which orders recorded code HOLD-SEC in 2021?")
+    got = answer_from_records(part, vocab, table, {})
+    assert got is not None and got.verified
+    assert "84976 [E1]" in got.text and "84979" not in got.text and "code HOLD-SEC" in got.filter
+    assert got.text.startswith("1 order ")
+
+
+def test_a_count_of_shipments_is_the_records_count(tenant) -> None:
+    vocab, _, table = tenant
+    (part,) = plan("How many shipments were delayed with code D17 in 2021?")
+    got = answer_from_records(part, vocab, table, {})
+    assert got is not None and got.text.startswith("3 shipments ")  # two in the feed's format, one in the notes'
+    assert all(t in got.text for t in ("NFX500600700", "ATP100200301", "NFX500600701"))
+
+
+def test_nothing_matching_is_said_plainly(tenant) -> None:
+    vocab, _, table = tenant
+    (part,) = plan("Which orders recorded code HOLD-SEC in 2024?")
+    got = answer_from_records(part, vocab, table, {})
+    assert got is not None and got.text.startswith("Not in the data") and got.record_ids == []
+
+
+def test_an_unknown_name_is_not_verified(tenant) -> None:
+    vocab, _, table = tenant
+    (part,) = plan("Which orders shipped with Zephyr Freight recorded code HOLD-SEC in 2021?")
+    got = answer_from_records(part, vocab, table, {})
+    assert got is not None and not got.verified and "Zephyr Freight" in got.text
+
+
+def test_the_same_pattern_comes_from_the_first_answer(tenant) -> None:
+    vocab, _, table = tenant
+    first, second = plan("Why was order 84976 held in March 2021, and did the same carrier pattern appear "
+                         "for other orders in 2021?")
+    carried = carried_over(first.text, "It was held for HOLD-SEC [E1].", vocab, table)
+    assert carried["code"] == {"HOLD-SEC"} and carried["carrier"] == {"ATP"}  # the carrier from order 84976's row
+    got = answer_from_records(second, vocab, table, carried, first_label=4)
+    assert got is not None and got.text.startswith("Yes") and "84976 [E4]" in got.text
+    assert answer_from_records(second, vocab, table, {}) is None  # nothing to be "the same" as
