@@ -4,8 +4,6 @@ does not know make the answer unverified; "the same ..." takes its keys from the
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from app.services.answers.computed import answer_from_records, carried_over, fact_table
