@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -80,12 +79,6 @@ class Policy:
     @property
     def name(self) -> str:
         return type(self).__name__.lower()
-
-    def make_cache(self, config: Any, **kwargs: Any) -> Any:
-        """Lets a bare policy be passed as ``kv_policy``: the cache of ``KVSpec(self)`` (model-dtype storage)."""
-        from engine.kv.compressed import KVSpec
-
-        return KVSpec(self).make_cache(config, **kwargs)
 
     def score(self, inputs: ScoreInputs) -> torch.Tensor:
         """Importance of every cached token, (B, Hkv, n); higher is kept first."""

@@ -37,18 +37,16 @@ from engine.parallel.ring import ZigzagPlan
 from engine.parallel.scores import ShardScoreInputs, global_scores, scorer_of
 
 
-def ring_spec(kv_policy: object, dtype: torch.dtype) -> KVSpec:
-    """The `KVSpec` of a ring request (a bare `Policy` is wrapped); ValueError for what the ring cannot do yet."""
-    if isinstance(kv_policy, Policy):
-        kv_policy = KVSpec(policy=kv_policy)
-    if not isinstance(kv_policy, KVSpec):
-        raise TypeError(f"kv_policy must be an engine.kv KVSpec or Policy, got {type(kv_policy).__name__}")
-    if PLAIN_DTYPES.get(kv_policy.dtype, "quant") not in (None, dtype):
+def ring_spec(kv_policy: KVSpec | Policy, dtype: torch.dtype) -> KVSpec:
+    """The `KVSpec` of a ring request (`KVSpec.of`: a bare `Policy` is wrapped); ValueError for what the ring cannot
+    do yet."""
+    spec = KVSpec.of(kv_policy)
+    if PLAIN_DTYPES.get(spec.dtype, "quant") not in (None, dtype):
         raise ValueError(
-            f"KV storage {kv_policy.dtype!r} is not supported with world_size > 1 yet: use "
+            f"KV storage {spec.dtype!r} is not supported with world_size > 1 yet: use "
             "dtype='model', or serve with --gpus 1"
         )
-    p = kv_policy.policy
+    p = spec.policy
     if p is not None:
         if p.when != "end":
             raise ValueError(
@@ -62,7 +60,7 @@ def ring_spec(kv_policy: object, dtype: torch.dtype) -> KVSpec:
                 "supported with world_size > 1 yet: use StreamingLLM, SnapKV, PyramidKV, ChunkKV or AdaKV"
             )
         scorer_of(p)
-    return kv_policy
+    return spec
 
 
 def masked_attention(
