@@ -62,7 +62,8 @@ class Shard:
 
 @dataclass
 class Policy:
-    """Base of the KV compression policies. Subclasses implement `score` (and may override `layer_budget`).
+    """Base of the KV compression policies. Subclasses implement `votes` and `from_votes` (or `score` alone, which
+    keeps them single-device) and may override `layer_budget`.
 
     Parameters
     ----------
