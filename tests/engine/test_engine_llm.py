@@ -109,8 +109,10 @@ def test_kv_policy_builds_the_request_cache(llm: LLM) -> None:
     made: list[KVCache] = []
 
     class Spec(KVSpec):  # the request's cache comes from its spec's make_cache
-        def make_cache(self, config: ModelConfig, *, prompt_len: int, total: int, chunk: int, dtype: torch.dtype,
-                       device: str | torch.device, batch: int = 1) -> KVCache:  # type: ignore[override]
+        def make_cache(  # type: ignore[override]  # a plain cache where the engine's spec builds a compressed one
+            self, config: ModelConfig, *, prompt_len: int, total: int, chunk: int, dtype: torch.dtype,
+            device: str | torch.device, batch: int = 1,
+        ) -> KVCache:
             made.append(KVCache(config.n_layers, config.n_kv_heads, config.head_dim, total, dtype=dtype,
                                 device=device, policy=self))
             return made[-1]
