@@ -15,7 +15,8 @@ import torch
 
 from engine.config import ModelConfig
 from engine.kv.cache import KVCache
-from engine.kv.compressed import CompressedKVCache
+from engine.kv.compressed import CompressedKVCache, KVSpec
+from engine.kv.policy import Policy
 from engine.model import Transformer
 from engine.model_runner import CompressedStatic, GraphStep, Step
 from engine.sampling import sample
@@ -147,11 +148,11 @@ class LLM:
             raise ValueError(f"token ids must lie in [0, {self.config.vocab_size})")
         return ids
 
-    def _admit(self, total: int, kv_policy: object | None, prompt_len: int = 0) -> KVCache:
+    def _admit(self, total: int, spec: KVSpec | None, prompt_len: int = 0) -> KVCache:
         """The request's KV cache, after checking the KV budget (before any work).
 
-        With a ``kv_policy`` (an engine.kv ``KVSpec``, or a bare policy that gets wrapped in one) the request gets
-        its own cache from ``kv_policy.make_cache``; otherwise the shared cache, which also serves as prefix cache.
+        With a ``spec`` the request gets its own cache from ``spec.make_cache``; otherwise the shared cache, which
+        also serves as prefix cache.
         """
         need = self.kv_bytes_for(total)
         if self.kv_budget_bytes is not None and need > self.kv_budget_bytes:
@@ -159,14 +160,10 @@ class LLM:
                              f"{self.kv_budget_bytes / 2**20:.1f} MiB: shorten the prompt or max_new_tokens, or "
                              "raise kv_budget_bytes")
         cfg = self.config
-        if kv_policy is not None:
-            if not hasattr(kv_policy, "make_cache"):
-                from engine.kv import KVSpec  # type: ignore[attr-defined]
-
-                kv_policy = KVSpec(policy=kv_policy)  # type: ignore[arg-type]  # a bare Policy
+        if spec is not None:
             self._cache, self._cached_ids = None, []  # the shared cache's contents are not kept
-            return kv_policy.make_cache(cfg, prompt_len=prompt_len, total=total,  # type: ignore[attr-defined]
-                                        chunk=self.prefill_chunk, dtype=self.dtype, device=self.device)
+            return spec.make_cache(cfg, prompt_len=prompt_len, total=total, chunk=self.prefill_chunk,
+                                   dtype=self.dtype, device=self.device)
         cache = self._cache
         if cache is None or cache.max_len < total:
             size = max(total, min(self.max_seq_len, 2048))
@@ -219,12 +216,12 @@ class LLM:
 
     def _run(self, prompt: str | list[int], max_new_tokens: int, temperature: float, top_p: float,
              seed: int | None, stop: Sequence[str], stop_token_ids: Sequence[int], chat: bool,
-             kv_policy: object | None, ignore_eos: bool, out: list[Generation]) -> Iterator[str]:
+             kv_policy: KVSpec | Policy | None, ignore_eos: bool, out: list[Generation]) -> Iterator[str]:
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         ids = self._prompt_ids(prompt, chat)
         total = min(len(ids) + max_new_tokens, self.max_seq_len)
-        cache = self._admit(total, kv_policy, len(ids))
+        cache = self._admit(total, None if kv_policy is None else KVSpec.of(kv_policy), len(ids))
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed) if seed is not None else gen.seed()
         stops = {int(t) for t in stop_token_ids} | (set() if ignore_eos else {self.tokenizer.eos_id})
@@ -266,11 +263,12 @@ class LLM:
 
     def generate(self, prompt: str | list[int], *, max_new_tokens: int = 256, temperature: float = 0.0,
                  top_p: float = 1.0, seed: int | None = None, stop: Sequence[str] = (),
-                 stop_token_ids: Sequence[int] = (), chat: bool = False, kv_policy: object | None = None,
+                 stop_token_ids: Sequence[int] = (), chat: bool = False, kv_policy: KVSpec | Policy | None = None,
                  ignore_eos: bool = False) -> Generation:
         """Generate a continuation of ``prompt`` (text, or token ids); ``chat`` wraps text in the chat template.
 
-        ``kv_policy`` is handed to the request's `KVCache` (compression/quantization policies of engine/kv/);
+        ``kv_policy``: the request's own KV cache (engine/kv/): a `KVSpec` (compression policy and storage dtype) or
+        a bare `Policy` (model-dtype storage); None shares the LLM's cache, which doubles as the prefix cache;
         ``ignore_eos`` keeps decoding past the end-of-sequence token (benchmarks).
         """
         out: list[Generation] = []
@@ -282,7 +280,7 @@ class LLM:
     def stream(self, prompt: str | list[int], *, max_new_tokens: int = 256, temperature: float = 0.0,
                top_p: float = 1.0, seed: int | None = None, stop: Sequence[str] = (),
                stop_token_ids: Sequence[int] = (), chat: bool = False,
-               kv_policy: object | None = None, ignore_eos: bool = False) -> Iterator[str]:
+               kv_policy: KVSpec | Policy | None = None, ignore_eos: bool = False) -> Iterator[str]:
         """Like `generate`, yielding text pieces as they decode."""
         yield from self._run(prompt, max_new_tokens, temperature, top_p, seed, stop, stop_token_ids, chat, kv_policy,
                              ignore_eos, [])

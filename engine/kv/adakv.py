@@ -48,6 +48,15 @@ class AdaKV(Policy):
     def score(self, inputs: ScoreInputs) -> torch.Tensor:
         return self.inner.score(inputs)
 
+    def votes(self, inputs: ScoreInputs) -> torch.Tensor:
+        return self.inner.votes(inputs)
+
+    def from_votes(self, votes: torch.Tensor) -> torch.Tensor:
+        return self.inner.from_votes(votes)
+
+    def splits_votes(self) -> bool:
+        return self.inner.splits_votes()
+
     def select(self, scores: torch.Tensor, n_seen: int, layer: int, n_layers: int) -> torch.Tensor | None:
         B, H, n = scores.shape
         protected = self.protect_recent(scores, n_seen, layer, n_layers)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
+
+if TYPE_CHECKING:
+    from engine.kv.compressed import KVSpec
 
 
 class StaticSlot(NamedTuple):
@@ -28,13 +31,13 @@ class KVCache:
     Storage: ``k``, ``v`` of shape (n_layers, B, n_kv_heads, max_len, head_dim). `write` stores a block at
     ``start`` and returns the views ``[0, start + T)`` that attention reads, so decoding never copies the history.
 
-    ``policy`` is the per-request hook for KV compression or quantization (engine/kv/ policies): the cache keeps it
-    for them and does not interpret it.
+    ``policy`` is the request's `KVSpec` when a compressing or quantizing cache (engine/kv/compressed.py) is built
+    on this class; None for the plain cache. This class keeps it and does not interpret it.
     """
 
     def __init__(self, n_layers: int, n_kv_heads: int, head_dim: int, max_len: int, *, batch: int = 1,
                  dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-                 policy: object | None = None) -> None:
+                 policy: KVSpec | None = None) -> None:
         shape = (n_layers, batch, n_kv_heads, max_len, head_dim)
         self.k = torch.zeros(shape, dtype=dtype, device=device)
         self.v = torch.zeros(shape, dtype=dtype, device=device)

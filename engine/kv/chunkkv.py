@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from engine.kv.policy import ScoreInputs, observation_attention
 from engine.kv.snapkv import SnapKV
 
 
@@ -32,12 +31,9 @@ class ChunkKV(SnapKV):
         if self.chunk < 1:
             raise ValueError(f"chunk must be >= 1 token, got {self.chunk}")
 
-    def score(self, inputs: ScoreInputs) -> torch.Tensor:
-        return self.chunked(observation_attention(inputs).mean(dim=(2, 3)))
-
-    def chunked(self, votes: torch.Tensor) -> torch.Tensor:
-        """Per-token scores (B, Hkv, n) from window ``votes`` (B, Hkv, n) in position order: each chunk's sum,
-        earlier tokens ahead on ties (the sharded scorer of engine/parallel gives it the global votes)."""
+    def from_votes(self, votes: torch.Tensor) -> torch.Tensor:
+        """Per-token scores (B, Hkv, n) from SnapKV's window ``votes`` (B, Hkv, n) in position order: each chunk's
+        sum, earlier tokens ahead on ties (chunks may span ranks: engine/parallel hands it the summed votes)."""
         B, H, n = votes.shape
         pad = -n % self.chunk
         sums = F.pad(votes, (0, pad)).view(B, H, -1, self.chunk).sum(-1)  # (B, Hkv, n_chunks)

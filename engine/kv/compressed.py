@@ -1,9 +1,12 @@
 """`CompressedKVCache`: a `KVCache` that applies a compression policy and/or quantized storage per request.
 
 `KVSpec` is what a caller hands to ``LLM.generate(kv_policy=...)``: a policy (or None), a KV dtype (a plain dtype
-or a quantization format), and it builds the request's cache (``make_cache``). The cache receives each layer's
-queries with its keys and values (``write(..., q=q)``) and applies the policy lazily: a compression decided after a
-forward pass is carried out at the layer's next write, so the pass that decided it attends to the full cache.
+or a quantization format), and it builds the request's cache (``make_cache``). A bare policy is accepted there too:
+`KVSpec.of` turns the argument into a spec, once, where a request enters (engine/llm.py, engine/parallel).
+
+The cache receives each layer's queries with its keys and values (``write(..., q=q)``) and applies the policy
+lazily: a compression decided after a forward pass is carried out at the layer's next write, so the pass that
+decided it attends to the full cache.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import torch
 
+from engine.config import ModelConfig
 from engine.kv.cache import KVCache, StaticSlot
 from engine.kv.policy import Policy, ScoreInputs
 from engine.kv.quant import PLAIN_DTYPES, quant_format
@@ -39,8 +43,22 @@ class KVSpec:
     dtype: str = "model"
 
     def __post_init__(self) -> None:
+        if self.policy is not None and not isinstance(self.policy, Policy):
+            raise TypeError(f"KVSpec.policy must be an engine.kv Policy (or None), got {type(self.policy).__name__}")
         if self.dtype not in PLAIN_DTYPES:
             quant_format(self.dtype)  # raises with the list of choices
+
+    @classmethod
+    def of(cls, choice: KVSpec | Policy | None) -> KVSpec:
+        """The spec of a ``kv_policy`` argument: a `KVSpec` as it is, a bare policy with model-dtype storage,
+        None the uncompressed cache in model dtype (``KVSpec()``)."""
+        if choice is None:
+            return cls()
+        if isinstance(choice, KVSpec):
+            return choice
+        if isinstance(choice, Policy):
+            return cls(choice)
+        raise TypeError(f"kv_policy must be an engine.kv KVSpec or Policy, got {type(choice).__name__}")
 
     @property
     def label(self) -> str:
@@ -55,7 +73,7 @@ class KVSpec:
         top = max(p.layer_budget(total, layer, n_layers) for layer in range(n_layers))
         return min(total, top + chunk + (total - prompt_len) + 1)
 
-    def make_cache(self, config: Any, *, prompt_len: int, total: int, chunk: int, dtype: torch.dtype,
+    def make_cache(self, config: ModelConfig, *, prompt_len: int, total: int, chunk: int, dtype: torch.dtype,
                    device: str | torch.device, batch: int = 1) -> CompressedKVCache:
         """The request's cache for a model ``config`` (n_layers, n_kv_heads, head_dim)."""
         cap = self.capacity(config.n_layers, prompt_len, total, chunk)

@@ -31,6 +31,7 @@ class H2O(Policy):
     def recent(self, k: int) -> int:
         return int(k * self.recent_frac)
 
-    def score(self, inputs: ScoreInputs) -> torch.Tensor:
+    def votes(self, inputs: ScoreInputs) -> torch.Tensor:
+        """The attention each token received, (B, Hkv, n): its score as it is."""
         assert inputs.attn_sum is not None, "the cache tracks attn_sum for policies with needs_attn_sum"
         return inputs.attn_sum

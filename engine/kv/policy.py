@@ -1,6 +1,9 @@
 """Compression policies: a policy scores the cached tokens; this base class turns scores into a per-KV-head top-k.
 
-A policy is a small dataclass implementing only `score` (as in NVIDIA's kvpress). The base handles the budget
+A policy is a small dataclass that scores (as in NVIDIA's kvpress), in two steps: `votes`, a per-token quantity that
+adds up over disjoint parts of the sequence (so ranks holding parts of it can sum theirs, engine/parallel), and
+`from_votes`, which turns the whole sequence's votes into scores (pooling, chunk sums, position). A policy may
+instead override `score` alone; it then runs on one device only. The base handles the budget
 (``ratio``: keep ``ceil(n / ratio)``; or ``budget``: keep that many tokens), always keeps the most recent
 ``window`` tokens, and picks the top-scoring rest independently for each KV head. ``when`` says at which points
 of a request the cache applies the policy (see `WHEN`).
@@ -10,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -30,7 +32,8 @@ class ScoreInputs:
     ``keys``/``values``: (B, Hkv, n, D), rotary already applied, in position order (the last stored token is the
     most recent). ``queries``: (B, Hq, w, D), the last ``w`` queries seen by this layer (their keys are the last
     ``w`` stored tokens). ``attn_sum``: (B, Hkv, n) attention each token has received from every query so far,
-    summed over the queries of each KV head's group (only when the policy sets ``needs_attn_sum``).
+    summed over the queries of each KV head's group (only when the policy sets ``needs_attn_sum``). ``shard``: set
+    when the keys are one rank's part of a longer sequence (engine/parallel); None when they are all of it.
     """
 
     keys: torch.Tensor
@@ -39,11 +42,28 @@ class ScoreInputs:
     layer: int
     n_layers: int
     attn_sum: torch.Tensor | None = None
+    shard: Shard | None = None
+
+
+@dataclass
+class Shard:
+    """Where the keys of a `ScoreInputs` lie in the whole sequence when they are one rank's part of it.
+
+    ``positions``: (n,) their global positions, ascending. ``total``: the sequence's length (the window queries
+    are its last ``w`` positions). ``window_lse``: (B, Hkv, group, w) each window query's log-sum-exp of its
+    logits over every key of the sequence, so that attention over a part is normalised as over the whole (None
+    until the parts' log-sum-exps are combined, engine/parallel/scores.py).
+    """
+
+    positions: torch.Tensor
+    total: int
+    window_lse: torch.Tensor | None = None
 
 
 @dataclass
 class Policy:
-    """Base of the KV compression policies. Subclasses implement `score` (and may override `layer_budget`).
+    """Base of the KV compression policies. Subclasses implement `votes` and `from_votes` (or `score` alone, which
+    keeps them single-device) and may override `layer_budget`.
 
     Parameters
     ----------
@@ -81,15 +101,25 @@ class Policy:
     def name(self) -> str:
         return type(self).__name__.lower()
 
-    def make_cache(self, config: Any, **kwargs: Any) -> Any:
-        """Lets a bare policy be passed as ``kv_policy``: the cache of ``KVSpec(self)`` (model-dtype storage)."""
-        from engine.kv.compressed import KVSpec
-
-        return KVSpec(self).make_cache(config, **kwargs)
-
     def score(self, inputs: ScoreInputs) -> torch.Tensor:
-        """Importance of every cached token, (B, Hkv, n); higher is kept first."""
-        raise NotImplementedError
+        """Importance of every cached token, (B, Hkv, n); higher is kept first: ``from_votes(votes(inputs))``."""
+        return self.from_votes(self.votes(inputs))
+
+    def votes(self, inputs: ScoreInputs) -> torch.Tensor:
+        """Each token's votes, (B, Hkv, n) fp32: what the tokens of a part of the sequence get from that part alone
+        (with ``inputs.shard``, the part's keys at their global positions), so the parts' votes, placed at their
+        positions and summed, are the whole sequence's votes."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither votes() nor score()")
+
+    def from_votes(self, votes: torch.Tensor) -> torch.Tensor:
+        """Scores (B, Hkv, n) from the whole sequence's ``votes`` (B, Hkv, n), in position order; here the votes."""
+        return votes
+
+    def splits_votes(self) -> bool:
+        """Whether `score` is `from_votes` of `votes` (implemented, `score` not overridden): what lets ranks that
+        hold parts of the sequence sum their votes and score the whole (engine/parallel/scores.py)."""
+        cls = type(self)
+        return cls.score is Policy.score and cls.votes is not Policy.votes
 
     def target(self, n_seen: int) -> int:
         """Tokens to keep per KV head when ``n_seen`` tokens went through the cache (before per-layer shaping)."""
@@ -155,10 +185,11 @@ class Policy:
         return scores, k
 
 
-def observation_attention(inputs: ScoreInputs) -> torch.Tensor:
-    """Softmax attention of the observation-window queries over all cached keys, (B, Hkv, group, w, n).
+def window_logits(inputs: ScoreInputs) -> torch.Tensor:
+    """Causal logits of the observation-window queries over the cached keys, (B, Hkv, group, w, n) fp32.
 
-    The window queries are the last ``w`` stored tokens, so query ``i`` sees keys ``< n - w + i + 1`` (causal).
+    The window queries are the last ``w`` positions of the sequence (of ``n`` tokens, or ``inputs.shard.total``),
+    so query ``i`` sees the keys at positions ``< total - w + i + 1``; later keys get -inf.
     """
     q, keys = inputs.queries, inputs.keys
     B, Hq, w, D = q.shape
@@ -166,6 +197,20 @@ def observation_attention(inputs: ScoreInputs) -> torch.Tensor:
     group = Hq // Hkv
     qg = q.float().view(B, Hkv, group, w, D)
     logits = qg @ keys.float()[:, :, None].transpose(-2, -1) / math.sqrt(D)  # (B, Hkv, group, w, n)
-    qpos = torch.arange(n - w, n, device=q.device)[:, None]
-    future = torch.arange(n, device=q.device)[None, :] > qpos  # (w, n)
-    return logits.masked_fill(future, float("-inf")).softmax(dim=-1)
+    shard = inputs.shard
+    total = n if shard is None else shard.total
+    kpos = torch.arange(n, device=q.device) if shard is None else shard.positions.to(q.device)
+    qpos = torch.arange(total - w, total, device=q.device)[:, None]
+    future = kpos[None, :] > qpos  # (w, n)
+    return logits.masked_fill(future, float("-inf"))
+
+
+def observation_attention(inputs: ScoreInputs) -> torch.Tensor:
+    """Softmax attention of the observation-window queries over the cached keys, (B, Hkv, group, w, n): over all
+    of them, or, for a `Shard`, this part's share of the attention over the whole sequence."""
+    logits = window_logits(inputs)
+    if inputs.shard is None:
+        return logits.softmax(dim=-1)
+    lse = inputs.shard.window_lse
+    assert lse is not None, "a shard's window attention needs the whole sequence's log-sum-exp"
+    return torch.exp(logits - lse[..., None])  # masked keys get 0

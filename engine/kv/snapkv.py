@@ -18,17 +18,17 @@ from engine.kv.policy import Policy, ScoreInputs, observation_attention
 
 @dataclass
 class SnapKV(Policy):
-    """Score = attention of the window queries, averaged over the window and the GQA group, max-pooled over
-    ``kernel`` neighbouring tokens (keeps whole phrases, not isolated tokens)."""
+    """Votes = attention of the window queries, averaged over the window and the GQA group; score = the votes
+    max-pooled over ``kernel`` neighbouring tokens (keeps whole phrases, not isolated tokens)."""
 
     window: int = POLICY_WINDOW
     kernel: int = 7
 
-    def score(self, inputs: ScoreInputs) -> torch.Tensor:
+    def votes(self, inputs: ScoreInputs) -> torch.Tensor:
         attn = observation_attention(inputs)  # (B, Hkv, group, w, n)
-        return self.pool(attn.mean(dim=(2, 3)))  # (B, Hkv, n)
+        return attn.mean(dim=(2, 3))  # (B, Hkv, n)
 
-    def pool(self, votes: torch.Tensor) -> torch.Tensor:
+    def from_votes(self, votes: torch.Tensor) -> torch.Tensor:
         """Max-pool ``votes`` (B, Hkv, n), in position order, over ``kernel`` neighbouring tokens."""
         if self.kernel > 1:
             votes = F.max_pool1d(votes, self.kernel, stride=1, padding=self.kernel // 2)

@@ -3,20 +3,21 @@
 `CompressedShardedKVCache` is the ``cache`` of `ring_prefill` / `ring_decode` for a request with a `KVSpec`. The
 prefill stores each rank's zigzag shard and the queries of the last ``window`` prompt positions; `commit_prefill`
 then, layer by layer, gathers the window queries (one all-reduce for all layers), computes the single-device score
-vector on every rank (`engine.parallel.scores`), runs the policy's own `select` on it, and keeps the selected tokens
-this rank holds. Per (layer, KV head) the union over ranks is the single-device kept set (a global budget, not a
-per-rank one), and keys keep the rotary phase of their original global position. Decode tokens then go to the
-inherited plain shard of the least-filled rank, and attention merges both parts exactly by their LSE.
+vector on every rank from the ranks' summed votes (`engine.parallel.scores`), runs the policy's own `select` on it,
+and keeps the selected tokens this rank holds. Per (layer, KV head) the union over ranks is the single-device kept
+set (a global budget, not a per-rank one), and keys keep the rotary phase of their original global position.
+Decode tokens then go to the inherited plain shard of the least-filled rank, and attention merges both parts
+exactly by their LSE.
 
 Exactness: position-only scores (StreamingLLM) are bitwise the single-device ones; SnapKV-family scores differ
 from them only by fp32 rounding of the softmax normaliser (a merged LSE instead of one softmax), so the kept set can
 differ only where two candidates' scores tie to within ~1e-7 relative. Exact ties (max-pooling makes many) go
 through the same ``topk`` on an identical vector on every rank, so no token is kept twice or lost.
 
-Supported: policies applied once after the prompt (``when="end"``) with a sharded scorer (StreamingLLM, SnapKV,
-PyramidKV, ChunkKV, AdaKV over those), stored in the model's dtype. Not supported (ValueError before any work): H2O's
-accumulated attention, decode-time eviction (``when="always"``), per-chunk compression (``when="chunks"``, the
-ring prefill is one pass) and quantized or lower-precision KV storage.
+Supported: policies applied once after the prompt (``when="end"``) that score by votes (`Policy.splits_votes`:
+StreamingLLM, SnapKV, PyramidKV, ChunkKV, AdaKV over those), stored in the model's dtype. Not supported (ValueError
+before any work): H2O's accumulated attention, decode-time eviction (``when="always"``), per-chunk compression
+(``when="chunks"``, the ring prefill is one pass) and quantized or lower-precision KV storage.
 """
 
 from __future__ import annotations
@@ -34,21 +35,19 @@ from engine.kv.policy import Policy
 from engine.kv.quant import PLAIN_DTYPES
 from engine.parallel.decode import ShardedKVCache, combine
 from engine.parallel.ring import ZigzagPlan
-from engine.parallel.scores import ShardScoreInputs, global_scores, scorer_of
+from engine.parallel.scores import check_splits_votes, global_scores, shard_inputs
 
 
-def ring_spec(kv_policy: object, dtype: torch.dtype) -> KVSpec:
-    """The `KVSpec` of a ring request (a bare `Policy` is wrapped); ValueError for what the ring cannot do yet."""
-    if isinstance(kv_policy, Policy):
-        kv_policy = KVSpec(policy=kv_policy)
-    if not isinstance(kv_policy, KVSpec):
-        raise TypeError(f"kv_policy must be an engine.kv KVSpec or Policy, got {type(kv_policy).__name__}")
-    if PLAIN_DTYPES.get(kv_policy.dtype, "quant") not in (None, dtype):
+def ring_spec(kv_policy: KVSpec | Policy, dtype: torch.dtype) -> KVSpec:
+    """The `KVSpec` of a ring request (`KVSpec.of`: a bare `Policy` is wrapped); ValueError for what the ring cannot
+    do yet."""
+    spec = KVSpec.of(kv_policy)
+    if PLAIN_DTYPES.get(spec.dtype, "quant") not in (None, dtype):
         raise ValueError(
-            f"KV storage {kv_policy.dtype!r} is not supported with world_size > 1 yet: use "
+            f"KV storage {spec.dtype!r} is not supported with world_size > 1 yet: use "
             "dtype='model', or serve with --gpus 1"
         )
-    p = kv_policy.policy
+    p = spec.policy
     if p is not None:
         if p.when != "end":
             raise ValueError(
@@ -61,8 +60,8 @@ def ring_spec(kv_policy: object, dtype: torch.dtype) -> KVSpec:
                 f"{p.name} scores with attention accumulated over every query, which is not "
                 "supported with world_size > 1 yet: use StreamingLLM, SnapKV, PyramidKV, ChunkKV or AdaKV"
             )
-        scorer_of(p)
-    return kv_policy
+        check_splits_votes(p)
+    return spec
 
 
 def masked_attention(
@@ -161,10 +160,9 @@ class CompressedShardedKVCache(ShardedKVCache):
         keep = torch.ones(B, Hkv, T, dtype=torch.bool, device=self.prefill_k.device)
         if p is None or p.layer_budget(T, layer, self.n_layers) >= T:
             return keep
-        inp = ShardScoreInputs(
-            self.prefill_k[layer], self.plan.positions(), self.window[layer], T, layer, self.n_layers, self.group
-        )
-        idx = p.select(global_scores(p, inp), T, layer, self.n_layers)  # (B, Hkv, k) global positions
+        inp = shard_inputs(self.prefill_k[layer], self.prefill_v[layer], self.plan.positions(), self.window[layer], T,
+                           layer, self.n_layers, self.group)
+        idx = p.select(global_scores(p, inp, self.group), T, layer, self.n_layers)  # (B, Hkv, k) global positions
         return keep if idx is None else torch.zeros_like(keep).scatter_(-1, idx, True)
 
     def _keep(self, layer: int, keep: torch.Tensor) -> None:

@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 
 from engine.kv.compressed import KVSpec
+from engine.kv.policy import Policy
 from engine.llm import LLM, Generation
 from engine.model import Transformer
 from engine.parallel.compress import CompressedShardedKVCache, ring_spec
@@ -142,14 +143,14 @@ class RingLLM(LLM):
     # -- requests (rank 0) -------------------------------------------------------------------------------------------
     def _run(self, prompt: str | list[int], max_new_tokens: int, temperature: float, top_p: float,
              seed: int | None, stop: Sequence[str], stop_token_ids: Sequence[int], chat: bool,
-             kv_policy: object | None, ignore_eos: bool, out: list[Generation]) -> Iterator[str]:
+             kv_policy: KVSpec | Policy | None, ignore_eos: bool, out: list[Generation]) -> Iterator[str]:
         with self._lock:
             yield from self._serve(prompt, max_new_tokens, temperature, top_p, seed, stop, stop_token_ids, chat,
                                    kv_policy, ignore_eos, out)
 
     def _serve(self, prompt: str | list[int], max_new_tokens: int, temperature: float, top_p: float,
                seed: int | None, stop: Sequence[str], stop_token_ids: Sequence[int], chat: bool,
-               kv_policy: object | None, ignore_eos: bool, out: list[Generation]) -> Iterator[str]:
+               kv_policy: KVSpec | Policy | None, ignore_eos: bool, out: list[Generation]) -> Iterator[str]:
         if self.rank != 0:
             raise ValueError("generate() runs on rank 0 only; call follow() on the other ranks")
         if self.closed:

@@ -2,47 +2,33 @@
 
 After `ring_prefill` each rank holds the keys of its own positions, but a token's score may depend on the whole
 sequence: SnapKV normalises every window query over all keys and max-pools over neighbouring positions (which may
-live on another rank); StreamingLLM scores by global position. So each rank computes its own tokens' share, and
-one all-reduce of a zero-filled (B, Hkv, T) vector, in which every position is written by exactly one rank (the
-sum is exact), gives all ranks the same global vector. The policy's own `select` then picks the kept tokens, the
-same on every rank, so the budget is global and the union of the ranks' kept tokens is the single-device set.
+live on another rank); StreamingLLM scores by global position. A policy scores in two steps (engine/kv/policy.py):
+`votes`, which add up over disjoint parts of the sequence, and `from_votes` on the whole sequence's votes. So each
+rank computes its own tokens' votes with the policy's own code (window attention normalised by the log-sum-exp over
+every rank's keys: one all-gather of (B, Hkv, group, w)), one all-reduce of a zero-filled (B, Hkv, T) vector, in
+which every position is written by exactly one rank (the sum is exact), gives all ranks the same global votes, and
+the policy's `from_votes` and `select` then pick the kept tokens, the same on every rank: the budget is global and
+the union of the ranks' kept tokens is the single-device set.
 
-`RING_SCORERS` maps a policy's `score` method to its sharded equivalent (subclasses that keep the method, such as
-PyramidKV, are covered); a policy whose `score` is not there is refused with the list of supported ones.
+A policy that overrides `score` instead of implementing `votes` (`Policy.splits_votes` is False) is refused.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 import torch.distributed as dist
 
-from engine.kv.adakv import AdaKV
-from engine.kv.chunkkv import ChunkKV
-from engine.kv.policy import Policy, ScoreInputs
-from engine.kv.snapkv import SnapKV
-from engine.kv.streaming import StreamingLLM
+from engine.kv.policy import Policy, ScoreInputs, Shard, window_logits
 
 
-@dataclass
-class ShardScoreInputs:
-    """What a ring scorer sees for one layer on one rank.
-
-    ``keys``: (B, Hkv, n_local, D) this rank's prompt keys (rotary applied), at global ``positions`` (n_local,),
-    ascending. ``window``: (B, Hq, w, D) fp32 queries of the last ``w`` prompt positions, identical on every rank.
-    """
-
-    keys: torch.Tensor
-    positions: torch.Tensor
-    window: torch.Tensor
-    total: int
-    layer: int
-    n_layers: int
-    group: dist.ProcessGroup | None = None
+def check_splits_votes(policy: Policy) -> None:
+    """ValueError unless ``policy`` scores by `votes` + `from_votes` (what the ring can sum over ranks)."""
+    if not policy.splits_votes():
+        raise ValueError(
+            f"{type(policy).__name__} overrides score() instead of implementing votes() (and from_votes()), which "
+            "is not supported with world_size > 1: use StreamingLLM, SnapKV, PyramidKV, ChunkKV or AdaKV over "
+            "them (or a policy implementing votes), or serve with --gpus 1"
+        )
 
 
 def scatter_sum(
@@ -55,75 +41,36 @@ def scatter_sum(
     return full
 
 
-def window_votes(inp: ShardScoreInputs) -> torch.Tensor:
-    """`engine.kv.policy.observation_attention` averaged over the GQA group and the window, (B, Hkv, T).
+def shard_inputs(
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    positions: torch.Tensor,
+    window: torch.Tensor,
+    total: int,
+    layer: int,
+    n_layers: int,
+    group: dist.ProcessGroup | None,
+) -> ScoreInputs:
+    """The `ScoreInputs` of this rank's part of one layer, its window attention normalised over every rank's keys.
 
-    Each rank scores the window queries against its own keys; the softmax normaliser is the log-sum-exp of the
-    ranks' partial log-sum-exps (one all-gather of (B, Hkv, group, w)).
+    ``keys``, ``values``: (B, Hkv, n_local, D) this rank's prompt tokens (rotary applied) at global ``positions``
+    (n_local,), ascending. ``window``: (B, Hq, w, D) fp32 queries of the last ``w`` prompt positions, identical on
+    every rank. A collective (one all-gather): every rank of ``group`` calls it for the same layer.
     """
-    q, keys = inp.window, inp.keys
-    B, Hq, w, D = q.shape
-    Hkv = keys.shape[1]
-    qg = q.float().view(B, Hkv, Hq // Hkv, w, D)
-    logits = qg @ keys.float()[:, :, None].transpose(-2, -1) / math.sqrt(D)  # (B, Hkv, group, w, n_local)
-    qpos = torch.arange(inp.total - w, inp.total, device=q.device)[:, None]
-    future = inp.positions.to(q.device)[None, :] > qpos  # (w, n_local)
-    logits = logits.masked_fill(future, float("-inf"))
-    lse = logits.logsumexp(dim=-1)  # (B, Hkv, group, w) over this rank's keys
-    parts = [torch.empty_like(lse) for _ in range(dist.get_world_size(inp.group))]
-    dist.all_gather(parts, lse, group=inp.group)
+    part = ScoreInputs(keys, values, window, layer, n_layers, shard=Shard(positions, total))
+    lse = window_logits(part).logsumexp(dim=-1)  # (B, Hkv, group, w) over this rank's keys
+    parts = [torch.empty_like(lse) for _ in range(dist.get_world_size(group))]
+    dist.all_gather(parts, lse, group=group)
     total_lse = torch.stack(parts).logsumexp(dim=0)  # finite: every query sees at least its own key
-    attn = torch.exp(logits - total_lse[..., None])  # (B, Hkv, group, w, n_local); masked keys get 0
-    return scatter_sum(attn.mean(dim=(2, 3)), inp.positions, inp.total, inp.group)
+    part.shard = Shard(positions, total, total_lse)
+    return part
 
 
-def _positional(policy: Policy, inp: ShardScoreInputs) -> torch.Tensor:
-    """Scores that depend only on the sequence length (StreamingLLM): the policy's own `score` on shape only."""
-    B, Hkv = inp.keys.shape[:2]
-    shape_only = inp.keys.new_empty(B, Hkv, inp.total, 0)  # (B, Hkv, T, 0)
-    return policy.score(ScoreInputs(shape_only, shape_only, inp.window, inp.layer, inp.n_layers))
-
-
-def _snapkv(policy: Policy, inp: ShardScoreInputs) -> torch.Tensor:
-    assert isinstance(policy, SnapKV)
-    return policy.pool(window_votes(inp))
-
-
-def _chunkkv(policy: Policy, inp: ShardScoreInputs) -> torch.Tensor:
-    assert isinstance(policy, ChunkKV)
-    return policy.chunked(window_votes(inp))  # chunks span ranks: summed over the global vote vector
-
-
-def _adakv(policy: Policy, inp: ShardScoreInputs) -> torch.Tensor:
-    assert isinstance(policy, AdaKV)
-    return global_scores(policy.inner, inp)
-
-
-RING_SCORERS: dict[Callable[..., Any], Callable[[Policy, ShardScoreInputs], torch.Tensor]] = {
-    StreamingLLM.score: _positional,
-    SnapKV.score: _snapkv,
-    ChunkKV.score: _chunkkv,
-    AdaKV.score: _adakv,
-}
-
-
-def scorer_of(policy: Policy) -> Callable[[Policy, ShardScoreInputs], torch.Tensor]:
-    """The sharded scorer of ``policy`` (AdaKV: that of its inner policy); ValueError listing the supported ones."""
-    fn = RING_SCORERS.get(type(policy).score)
-    if fn is None:
-        names = ", ".join(f.__qualname__.split(".")[0] for f in RING_SCORERS)
-        raise ValueError(
-            f"{type(policy).__name__} scores are not supported with world_size > 1 yet: use a policy "
-            f"scored like {names} (or a subclass keeping its score), or serve with --gpus 1"
-        )
-    if isinstance(policy, AdaKV):
-        scorer_of(policy.inner)
-    return fn
-
-
-def global_scores(policy: Policy, inp: ShardScoreInputs) -> torch.Tensor:
-    """The single-device ``policy.score`` of the whole prompt, (B, Hkv, T) fp32, identical on every rank.
-
-    A collective: every rank of ``inp.group`` calls it for the same layer.
-    """
-    return scorer_of(policy)(policy, inp).float()
+def global_scores(policy: Policy, inputs: ScoreInputs, group: dist.ProcessGroup | None) -> torch.Tensor:
+    """The single-device ``policy.score`` of the whole prompt, (B, Hkv, T) fp32, identical on every rank, from this
+    rank's part (``inputs`` of `shard_inputs`). A collective: every rank of ``group`` calls it for the same layer."""
+    check_splits_votes(policy)
+    shard = inputs.shard
+    assert shard is not None, "global_scores takes the inputs of shard_inputs"
+    votes = scatter_sum(policy.votes(inputs), shard.positions, shard.total, group)  # (B, Hkv, T)
+    return policy.from_votes(votes).float()

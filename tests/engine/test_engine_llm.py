@@ -7,6 +7,7 @@ import torch
 
 from engine.config import ModelConfig
 from engine.kv.cache import KVCache
+from engine.kv.compressed import KVSpec
 from engine.llm import LLM
 from engine.tokenizer import load_tokenizer
 from tests.helpers.tiny import loud_tiny_model
@@ -107,9 +108,11 @@ def test_bad_input_errors(llm: LLM) -> None:
 def test_kv_policy_builds_the_request_cache(llm: LLM) -> None:
     made: list[KVCache] = []
 
-    class Spec:  # the hook engine.kv policies implement
-        def make_cache(self, config: ModelConfig, *, prompt_len: int, total: int, chunk: int, dtype: torch.dtype,
-                       device: torch.device) -> KVCache:
+    class Spec(KVSpec):  # the request's cache comes from its spec's make_cache
+        def make_cache(  # type: ignore[override]  # a plain cache where the engine's spec builds a compressed one
+            self, config: ModelConfig, *, prompt_len: int, total: int, chunk: int, dtype: torch.dtype,
+            device: str | torch.device, batch: int = 1,
+        ) -> KVCache:
             made.append(KVCache(config.n_layers, config.n_kv_heads, config.head_dim, total, dtype=dtype,
                                 device=device, policy=self))
             return made[-1]

@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ingest.vocab_model import Vocabulary
 from packing.packer import TokenizerLike
+
+if TYPE_CHECKING:  # engine.kv's classes load torch; the pipeline names them only in types
+    from engine.kv import KVSpec
 
 
 class GenerationLike(Protocol):
@@ -36,7 +39,7 @@ class Generator(Protocol):
     def tokenizer(self) -> TokenizerLike: ...
 
     def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str], chat: bool,
-                 kv_policy: object | None) -> GenerationLike:
+                 kv_policy: KVSpec | None) -> GenerationLike:
         """Continue ``prompt`` (already chat-templated when ``chat`` is False); ``kv_policy`` is an `engine.kv`
         ``KVSpec`` for a compressed or quantized cache, None for the plain cache."""
         ...

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from app.services.answers.contracts import GenerationLike, Generator
 from packing.packer import TokenizerLike
+
+if TYPE_CHECKING:
+    from engine.kv import KVSpec
 
 
 class LazyLLM:
@@ -42,7 +46,7 @@ class LazyLLM:
         return self.engine.tokenizer
 
     def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str], chat: bool,
-                 kv_policy: object | None) -> GenerationLike:
+                 kv_policy: KVSpec | None) -> GenerationLike:
         return self.engine.generate(prompt, max_new_tokens=max_new_tokens, stop=stop, chat=chat, kv_policy=kv_policy)
 
     def kv_bytes_for(self, n_tokens: int) -> int:

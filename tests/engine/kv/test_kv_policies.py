@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from engine.kv import H2O, AdaKV, ChunkKV, KVSpec, Policy, PyramidKV, ScoreInputs, SnapKV, StreamingLLM, make_policy
+from engine.kv.policy import Shard, window_logits
 from engine.llm import LLM
 from tests.helpers.tiny import PROMPT
 
@@ -145,3 +146,47 @@ def test_parse_kv_spec_reads_the_cli_and_config_forms() -> None:
     for bad, why in (("int7", "unknown KV cache"), ("snapkv@x", "policy@ratio"), ("nokv@4", "unknown KV policy")):
         with pytest.raises(ValueError, match=why):
             parse_kv_spec(bad)
+
+
+@pytest.mark.parametrize("name", [n for n in FACTORIES if n != "h2o"])
+def test_votes_of_parts_sum_to_the_whole_votes(name: str) -> None:
+    """What lets ring ranks score together: each part's votes (its keys at their global positions, window attention
+    normalised over every key) placed and summed are the whole sequence's votes, and `from_votes` of those is
+    `score`."""
+    policy = FACTORIES[name](budget=12, window=8)
+    assert policy.splits_votes()
+    whole = _inputs()
+    n = whole.keys.shape[2]
+    parts = [torch.tensor([p for p in range(n) if (p // 7) % 2 == r]) for r in range(2)]  # interleaved, like zigzag
+    shards = [ScoreInputs(whole.keys[:, :, pos], whole.values[:, :, pos], whole.queries, 0, 2, shard=Shard(pos, n))
+              for pos in parts]
+    lse = torch.stack([window_logits(s).logsumexp(-1) for s in shards]).logsumexp(0)  # (B, Hkv, group, w)
+    summed = torch.zeros(1, 2, n)
+    for pos, s in zip(parts, shards, strict=True):
+        s.shard = Shard(pos, n, lse)
+        summed[..., pos] += policy.votes(s)
+    assert torch.allclose(summed, policy.votes(whole), atol=1e-6)
+    assert torch.equal(policy.from_votes(policy.votes(whole)), policy.score(whole))
+
+
+def test_a_policy_overriding_score_alone_runs_on_one_device_only() -> None:
+    from dataclasses import dataclass
+
+    from engine.parallel.compress import ring_spec
+
+    @dataclass
+    class Recency(Policy):
+        def score(self, inputs: ScoreInputs) -> torch.Tensor:
+            return torch.arange(inputs.keys.shape[2], dtype=torch.float32).expand(inputs.keys.shape[:3])
+
+    @dataclass
+    class SharedHeads(SnapKV):  # keeps SnapKV's votes but rescores them: the ring would not see the change
+        def score(self, inputs: ScoreInputs) -> torch.Tensor:
+            s = super().score(inputs)
+            return s.mean(dim=1, keepdim=True).expand_as(s)
+
+    for policy in (Recency(budget=4), SharedHeads(budget=4), AdaKV(inner=SharedHeads(budget=4))):
+        assert not policy.splits_votes()
+        assert policy.keep_indices(_inputs(), 50) is not None  # single device: scored as written
+        with pytest.raises(ValueError, match="votes"):
+            ring_spec(policy, torch.float32)
