@@ -22,6 +22,7 @@ from app.commands import (
     eval_kv,
     eval_litm,
     eval_pipeline,
+    eval_records,
     generate,
     ingest,
     keys,
@@ -54,7 +55,7 @@ for module in (demo, generate, ingest, search, ask, chat, serve, worker, keys, p
     module.register(cli)
 for module in (bench_engine, bench_retrieval, bench_ring, bench_service):
     module.register(bench)
-for module in (eval_litm, eval_domain, eval_kv, eval_pipeline):
+for module in (eval_litm, eval_domain, eval_kv, eval_pipeline, eval_records):
     module.register(evals)
 for module in (train, train_reranker):
     module.register(trainer)

@@ -150,6 +150,14 @@ class Vocabulary:
                     continue
             if t is None and m.group(0).isdigit():  # a bare number for an id the tenant writes as #N
                 t = codes.get("#" + m.group(0))
+            if t is None and "/" in m.group(0):  # "EXC/HOLD-SEC": a known code inside a slashed token
+                at = m.start()
+                for piece in m.group(0).split("/"):
+                    p = codes.get(piece)
+                    if p is not None:
+                        found.append((at, at + len(piece), 0, p.kind, p.canonical))
+                    at += len(piece) + 1
+                continue
             if t is not None:
                 found.append((m.start(), m.end(), 0, t.kind, t.canonical))
         for kind, rx in c["name_res"].items():

@@ -24,6 +24,11 @@ from typing import Protocol
 
 Mentions = Callable[[str], Iterable[tuple[str, str]]]
 ISO_DAY_RE = re.compile(r"\b((?:19|20)\d{2})-(\d{2})-(\d{2})")
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                        "dec"), 1)}
+_MON = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+MDY_RE = re.compile(rf"\b{_MON}\s+(\d{{1,2}}),?\s+((?:19|20)\d{{2}})\b", re.I)
+DMY_RE = re.compile(rf"\b(\d{{1,2}})\s+{_MON},?\s+((?:19|20)\d{{2}})\b", re.I)
 ENTITY_KINDS = ("carrier", "facility", "sku")  # an order's attributes: its manifest row names them
 _KV_LINE = re.compile(r"^\s*([A-Za-z][\w ]{0,40}):\s+(.+?)\s*$")
 
@@ -102,6 +107,18 @@ def _rows(text: str) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
+def day_of(line: str) -> str | None:
+    """The first date a line gives, as ISO: ``2021-03-04``, ``Mar 4 2021`` or ``4 March 2021``."""
+    found = []
+    if m := ISO_DAY_RE.search(line):
+        found.append((m.start(), "-".join(m.groups())))
+    if m := MDY_RE.search(line):
+        found.append((m.start(), f"{m.group(3)}-{_MONTHS[m.group(1).lower()[:3]]:02d}-{int(m.group(2)):02d}"))
+    if m := DMY_RE.search(line):
+        found.append((m.start(), f"{m.group(3)}-{_MONTHS[m.group(2).lower()[:3]]:02d}-{int(m.group(1)):02d}"))
+    return min(found)[1] if found else None
+
+
 def _number(value: str) -> float | None:
     try:
         return float(value.replace(",", "").lstrip("$"))
@@ -137,15 +154,14 @@ class FactTable:
         for r in records:
             rows = _rows(r.text) if r.source.split(":")[0].endswith(".csv") else []
             kv = {m.group(1).strip(): m.group(2) for ln in r.text.splitlines() if (m := _KV_LINE.match(ln))}
-            units = rows or [(ln, kv) for ln in r.text.splitlines() if ln.strip()]
+            # a table's rows, a structured record (``key: value`` lines) as one unit, else each line
+            units = rows or ([(r.text, kv)] if len(kv) >= 2 else [(ln, kv) for ln in r.text.splitlines() if ln.strip()])
             for line, fields in units:
                 named: dict[str, set[str]] = defaultdict(set)
                 for kind, canonical in mentions(line):
                     named[kind].add(canonical)
                 if named:
-                    day = ISO_DAY_RE.search(line)
-                    events.append(Event(r.id, r.source, line, "-".join(day.groups()) if day else None,
-                                        dict(named), dict(fields)))
+                    events.append(Event(r.id, r.source, line, day_of(line), dict(named), dict(fields)))
         return cls(events)
 
     def orders_of(self, e: Event) -> set[str]:

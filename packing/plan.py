@@ -25,8 +25,9 @@ _TARGET_ALT = "|".join(re.escape(t) for t in sorted(TARGETS, key=len, reverse=Tr
 # up to four modifiers before the noun ("which high-value electronics orders"), never "of", "in" or a verb:
 # "which version of the returns policy" is not a list of returns
 _MOD = r"(?:(?!(?:of|in|on|for|with|to|from|by|was|were|is|are|did|does|do|has|have|had)\b)[\w-]+\s+){0,4}?"
-LIST_RE = re.compile(rf"^\s*(?:which|what)\s+{_MOD}({_TARGET_ALT})\b", re.I)
-COUNT_RE = re.compile(rf"^\s*how\s+many\s+{_MOD}({_TARGET_ALT})\b", re.I)
+# the noun is the first target noun, or the last of a run of them ("Quillrun Couriers shipments": shipments)
+LIST_RE = re.compile(rf"^\s*(?:which|what)\s+{_MOD}(?:(?:{_TARGET_ALT})\s+)*({_TARGET_ALT})\b", re.I)
+COUNT_RE = re.compile(rf"^\s*how\s+many\s+{_MOD}(?:(?:{_TARGET_ALT})\s+)*({_TARGET_ALT})\b", re.I)
 EXISTS_RE = re.compile(rf"^\s*(?:did|does|do|has|have|was|were|is|are)\b.*?\b(?:appear|appeared|recur|recurred|"
                        rf"happen|happened|occur|occurred|repeat|repeated)\b.*?\b({_TARGET_ALT})\b", re.I)
 SPLIT_RE = re.compile(r"(?:,\s*|;\s*|\?\s+)(?:and\s+)?(?=(?:did|does|do|was|were|is|are|has|have|how|which|what|"

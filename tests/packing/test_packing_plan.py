@@ -31,3 +31,9 @@ def test_lookup_clauses_stay_together() -> None:
     """"...and what window did it set?" needs the first clause to know what "it" is."""
     q = "Which version of the refund policy was in effect on 2020-08-18, and what refund window did it set?"
     assert [p.text for p in plan(q)] == [q]
+
+
+def test_the_listed_noun_is_the_last_one_before_the_verb() -> None:
+    """"Which Quillrun Couriers shipments ..." lists shipments, not couriers."""
+    (part,) = plan("Which Quillrun Couriers shipments were delayed in February 2021, and how many were there?")
+    assert (part.kind, part.target) == ("list", "shipment")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ingest.vocab_model import Vocabulary
 from packing.facts import FactTable, Filter, Selection, quantile
-from packing.plan import Part
+from packing.plan import HIGH_VALUE_RE, Part
 from retrieval.query import MONTHS, analyze
 
 FACT_TARGETS = ("order", "shipment", "rma")  # lists of ids; code and name lists stay with the model for now
@@ -64,8 +64,55 @@ def unresolved_names(text: str, vocab: Vocabulary) -> list[str]:
     return out
 
 
-def _filter(part: Part, vocab: Vocabulary, table: FactTable, inherited: dict[str, set[str]]) -> Filter | None:
+_WORD_RE = re.compile(r"[A-Za-z][a-z]{3,}")
+# words a list question uses that are not qualifiers of what it lists
+_GENERIC = set("""which what when where were have that this those these with from into over under after before
+during there their they them then than same similar pattern carrier carriers appear appeared recur recurred happen
+happened occur occurred repeat repeated shipped ship shipping sent recorded record records held hold holds delayed
+delay late order orders shipment shipments parcel parcels package packages return returns returned refund refunds
+code codes exception exceptions event events many much count total also other others again list each every both
+placed made show find give tell about like only does been being year years month months week weeks days contain
+contains contained include includes included bought purchased customer customers says said there site sites
+warehouse warehouses facility facilities center centre hubs ships""".split())
+
+
+def _code_by_description(text: str, vocab: Vocabulary) -> tuple[str, set[str]] | None:
+    """The one code whose meaning (its names in the vocabulary) shares the most distinctive words with ``text``
+    ("held up by bad weather" -> the code meaning "weather delay at the gateway"); None when none or a tie."""
+    words: dict[str, set[str]] = {}
+    for t in vocab.terms.values():
+        if t.kind == "code":
+            words[t.canonical] = {w.lower() for s in t.synonyms for w in _WORD_RE.findall(s)} - _GENERIC
+    df: dict[str, int] = {}
+    for ws in words.values():
+        for w in ws:
+            df[w] = df.get(w, 0) + 1
+    asked = {w.lower() for w in _WORD_RE.findall(text)} - _GENERIC
+    scored = sorted(((sum(1.0 / df[w] for w in ws & asked), code) for code, ws in words.items() if ws & asked),
+                    reverse=True)
+    if not scored or scored[0][0] < 1.0 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        return None
+    return scored[0][1], words[scored[0][1]] & asked
+
+
+def _leftovers(text: str, vocab: Vocabulary, used: set[str]) -> list[str]:
+    """Content words of ``text`` that no part of the filter expresses (``electronics`` where no column holds it)."""
+    spans = [(m.start, m.end) for m in vocab.mentions(text)]
+    out = []
+    for m in _WORD_RE.finditer(text):
+        w = m.group(0).lower()
+        if w in _GENERIC or w in used or w.rstrip("s") in used or w in MONTHS or any(
+                s <= m.start() < e for s, e in spans):
+            continue
+        out.append(w)
+    return out
+
+
+def _filter(part: Part, vocab: Vocabulary, table: FactTable, inherited: dict[str, set[str]]
+            ) -> tuple[Filter, set[str]] | None:
+    """The part's filter and the words of the part it expresses beyond vocabulary mentions."""
     a = analyze(part.text, vocab)
+    used: set[str] = set()
     keys: dict[str, frozenset[str]] = {}
     for m in vocab.mentions(part.text):
         if m.kind not in FILTER_KINDS:
@@ -80,6 +127,14 @@ def _filter(part: Part, vocab: Vocabulary, table: FactTable, inherited: dict[str
     text = part.text.lower()
     fields = {col: value for value, col in table.categorical_values().items()
               if re.search(rf"\b{re.escape(value)}s?\b", text)}
+    if "code" not in keys:
+        described = _code_by_description(part.text, vocab)
+        if described is not None:
+            keys["code"] = frozenset({described[0]})
+            used |= described[1]
+    used |= {w for v in fields.values() for w in v.lower().split()}
+    if part.high_value:
+        used |= {w.lower() for m in HIGH_VALUE_RE.finditer(part.text) for w in _WORD_RE.findall(m.group(0))}
     minimums: dict[str, float] = {}
     if part.high_value:
         columns = {c: v for c, v in table.numeric_columns().items() if _VALUE_COLUMN.search(c) and len(v) >= 10}
@@ -89,10 +144,11 @@ def _filter(part: Part, vocab: Vocabulary, table: FactTable, inherited: dict[str
         minimums[col] = quantile(columns[col], HIGH_VALUE_QUANTILE)
     if not keys and not fields:
         return None  # dates alone select everything of a period: not what a list question means
-    return Filter(keys, a.date_from, a.date_to, fields, minimums)
+    return Filter(keys, a.date_from, a.date_to, fields, minimums), used
 
 
-def _phrase(part: Part, sel: Selection, first_label: int) -> tuple[str, list[str]]:
+def _phrase(part: Part, sel: Selection, first_label: int, orders_of: dict[str, set[str]]
+            ) -> tuple[str, list[str]]:
     noun = {"order": "order", "shipment": "shipment", "rma": "return"}[part.target or "order"]
     noun += "" if sel.count == 1 else "s"
     labels: dict[str, int] = {}
@@ -100,7 +156,9 @@ def _phrase(part: Part, sel: Selection, first_label: int) -> tuple[str, list[str
     for value, events in list(sel.items.items())[:_MAX_LISTED]:
         rid = events[0].record_id
         labels.setdefault(rid, first_label + len(labels))
-        listed.append(f"{value} [E{labels[rid]}]")
+        orders = sorted(orders_of.get(value, set())) if part.target == "shipment" else []
+        of = f" (order {', '.join(orders)})" if orders else ""
+        listed.append(f"{value}{of} [E{labels[rid]}]")
     more = f" and {sel.count - _MAX_LISTED} more" if sel.count > _MAX_LISTED else ""
     where = f"(records matching {sel.filter.describe()})"
     if part.kind == "count":
@@ -119,18 +177,24 @@ def answer_from_records(part: Part, vocab: Vocabulary, table: FactTable, inherit
     """``part`` answered from ``table``, or None when it is not a list of ids or its filter cannot be built."""
     if part.kind == "lookup" or part.target not in FACT_TARGETS:
         return None
-    f = _filter(part, vocab, table, inherited)
-    if f is None:
+    built = _filter(part, vocab, table, inherited)
+    if built is None:
         return None
+    f, used = built
     target = "tracking" if part.target == "shipment" else part.target or "order"
     sel = table.select(f, target)
     if part.target == "shipment" and not sel.items:
         sel = table.select(f, "order")  # a tenant whose shipments carry no tracking number: one per order
-    text, record_ids = _phrase(part, sel, first_label)
+    orders_of = {v: {o for e in evs for o in table.orders_of(e)} for v, evs in sel.items.items()}
+    text, record_ids = _phrase(part, sel, first_label, orders_of)
     unknown = unresolved_names(part.text, vocab)
+    in_names = {w.lower() for n in unknown for w in n.split()}
+    unread = [w for w in _leftovers(part.text, vocab, used) if w not in in_names]
     if unknown:
         text += f" (Not verified: {', '.join(unknown)} is not in this tenant's vocabulary, so the filter omits it.)"
-    return Computed(text, record_ids, not unknown, f.describe())
+    if unread:
+        text += f" (Not verified: the filter does not express {', '.join(repr(w) for w in unread)}.)"
+    return Computed(text, record_ids, not unknown and not unread, f.describe())
 
 
 def kinds_in(text: str, vocab: Vocabulary) -> dict[str, set[str]]:

@@ -68,3 +68,20 @@ def test_the_same_pattern_comes_from_the_first_answer(tenant) -> None:
     got = answer_from_records(second, vocab, table, carried, first_label=4)
     assert got is not None and got.text.startswith("Yes") and "84976 [E4]" in got.text
     assert answer_from_records(second, vocab, table, {}) is None  # nothing to be "the same" as
+
+
+def test_a_code_inside_a_slashed_token_and_a_month_name_date_count(tmp_path) -> None:
+    """``EXC/W04`` names the code W04; ``Nov 3 2018`` is a date; shipments are listed with their orders."""
+    from tests.ingest.tenants import write
+
+    root = tenant_b(tmp_path)
+    write(root, "scans/more.log", "Nov 3 2018 10:00 @DE-LEJ parcel ATP100200300 EXC/W04 (Atlas Post) [ref 84976]\n")
+    write(root, "reference/codes.csv", "code,meaning\nW04,weather delay at the gateway\nD17,label unreadable\n")
+    vocab = learn_vocabulary(root)
+    count = load_tokenizer().count
+    files, _ = discover(root)
+    table = fact_table([c for f in files for c in chunk_file(load_file(f, root), count, vocab=vocab)[0]], vocab)
+    (part,) = plan("How many Atlas Post shipments were held up by bad weather in November 2018?")
+    got = answer_from_records(part, vocab, table, {})
+    assert got is not None and "code W04" in got.filter and "2018-11-01" in got.filter
+    assert got.text.startswith("1 shipment ") and "ATP100200300 (order 84976)" in got.text
