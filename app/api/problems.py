@@ -48,6 +48,7 @@ COMMON: Responses = {400: _doc("Malformed body (not decodable)"), 401: _doc("Mis
           429: _doc("Rate limited or the engine queue is full; see Retry-After")}
 NOT_FOUND: Responses = {404: _doc("Not found for this key's tenant")}
 CONFLICT: Responses = {409: _doc("The tenant has no live index yet")}
+OWNED: Responses = {409: _doc("The document belongs to another source (an ingested folder)")}
 UNAVAILABLE: Responses = {503: _doc("A dependency is unavailable")}
 
 

@@ -18,6 +18,7 @@ from app.services.documents import DocumentStore
 from app.services.job_runners import CeleryRunner, InProcessRunner, pipeline_ask
 from app.services.keys import RateLimiter
 from app.services.retrievers import RetrieverCache
+from app.services.versions import recover
 
 
 @dataclass
@@ -45,6 +46,7 @@ class AppState:
             self.background = ThreadPoolExecutor(2, thread_name_prefix="bg")
             self.jobs.open()
             self.closed = False
+        recover(self.settings, self.db.sessions)  # reindexes a crash left `building`, interrupted uploads
         self.jobs.resume()  # in-process runner: pick up the pending items a crash or restart left behind
 
     def close(self) -> None:

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     default_tenant: str = "demo"
     threads: int = Field(default=0, ge=0, description="torch threads; 0 = all cores")
     max_question_chars: int = Field(default=4000, gt=0)
+    index_keep_versions: int = Field(default=3, ge=1,
+                                     description="index versions kept on disk per tenant (the live one and the "
+                                                 "newest others, for `longhaul reindex --to vN` rollback)")
     # service: queues, cache, limits, jobs
     retrieval_workers: int = Field(default=4, ge=1, description="threads answering retrieval-only questions")
     generate_workers: int = Field(default=1, ge=1, description="threads driving the LLM (one engine per process)")
