@@ -30,6 +30,7 @@ class AppState:
     metrics: Metrics
     cache: AnswerCache
     limiter: RateLimiter
+    auth_failures: RateLimiter  # per client address: failed authentications
     store: DocumentStore
     embedder: Any
     queues: dict[str, EngineQueue] = field(default_factory=dict)
@@ -72,6 +73,7 @@ def build_state(settings: Settings, pipeline: Pipeline | None = None, embedder: 
         settings=settings, db=db, retrievers=retrievers, pipeline=pipeline, metrics=metrics,
         cache=AnswerCache(settings.redis_url, ttl_s=settings.cache_ttl_s, prefix=settings.redis_prefix),
         limiter=RateLimiter(settings.rate_limit_per_minute),
+        auth_failures=RateLimiter(settings.auth_failures_per_minute, burst=10),
         store=DocumentStore(settings, db.sessions, embedder=embedder), embedder=embedder,
     )
     if settings.redis_url:

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     cache_ttl_s: int = Field(default=3600, ge=1)
     redis_prefix: str = "longhaul"
     rate_limit_per_minute: int = Field(default=6000, ge=1)
+    auth_failures_per_minute: int = Field(default=60, ge=1, description="failed authentications allowed per client "
+                                                                        "address (bursts of 10) before 429")
     max_body_bytes: int = Field(default=8 * 2**20, ge=1024)
     job_workers: int = Field(default=2, ge=1, description="in-process job threads when no Redis is configured")
     job_max_attempts: int = Field(default=3, ge=1)
