@@ -163,7 +163,8 @@ def build_from_store(store: Path, tenant: str, changes: Changes, settings: Setti
     report.files_new = sum(rel not in known for rel in todo)
     report.files_changed = len(todo) - report.files_new
     report.files_deleted = len(removed)
-    report.files_unchanged = len(keep) - len(todo)
+    report.files_unchanged = sum(rel not in todo and (rel in changes.changed or known[rel].source == changes.source)
+                                 for rel in keep)  # of this source
     if not todo and not removed and current is not None and not report.vocabulary_changed:
         report.version, report.unchanged = current, True
         report.issues = [str(i) for i in issues]

@@ -78,7 +78,8 @@ def _sync(folder: Path, files: list[Path], store: Path, source: str, owners: dic
             continue
         owner = owners.get(rel, "")
         if owner not in ("", source):
-            issues.append(LoadIssue(rel, 0, f"already ingested from {owner}: skipped (remove it there first)"))
+            if not same:  # in the store itself, another source's copy is simply not this source's document
+                issues.append(LoadIssue(rel, 0, f"already ingested from {owner}: skipped (remove it there first)"))
             continue
         if not same:
             try:

@@ -47,7 +47,7 @@ def rollback(settings: Settings, sessions: SessionFactory, tenant: str, version:
                             .order_by(IndexVersionRow.id.desc())).first()
             if row is None:
                 s.add(IndexVersionRow(tenant_id=tenant, version=version, path=str(vdir), status="live",
-                                      n_chunks=sum(1 for _ in (vdir / "chunks.jsonl").open()), n_embedded=0))
+                                      n_chunks=len(load_chunks(vdir)), n_embedded=0))
             else:
                 row.status = "live"
             point_tenant_at(s, tenant, version)
