@@ -18,6 +18,7 @@ from app.services.documents import DocumentStore
 from app.services.job_runners import CeleryRunner, InProcessRunner, pipeline_ask
 from app.services.keys import RateLimiter
 from app.services.retrievers import RetrieverCache
+from app.services.serial import SerialGenerator
 from app.services.versions import recover
 
 
@@ -69,6 +70,8 @@ def build_state(settings: Settings, pipeline: Pipeline | None = None, embedder: 
     embedder = embedder or BatchingEmbedder(Embedder())
     retrievers = retrievers or RetrieverCache(settings, embedder=embedder)
     pipeline = pipeline or pipeline_for(settings, retrievers=retrievers)
+    if settings.generate_workers > 1 and hasattr(pipeline, "llm"):  # workers share the one engine and its cache
+        pipeline.llm = SerialGenerator(pipeline.llm)
     state = AppState(
         settings=settings, db=db, retrievers=retrievers, pipeline=pipeline, metrics=metrics,
         cache=AnswerCache(settings.redis_url, ttl_s=settings.cache_ttl_s, prefix=settings.redis_prefix),
