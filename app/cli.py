@@ -27,6 +27,7 @@ from app.commands import (
     ingest,
     keys,
     plan,
+    reindex,
     search,
     serve,
     train,
@@ -51,7 +52,7 @@ def _root() -> None:
     """longhaul: hybrid retrieval, position-aware packing and a long-context engine over order histories."""
 
 
-for module in (demo, generate, ingest, search, ask, chat, serve, worker, keys, plan):
+for module in (demo, generate, ingest, search, ask, chat, serve, worker, keys, plan, reindex):
     module.register(cli)
 for module in (bench_engine, bench_retrieval, bench_ring, bench_service):
     module.register(bench)

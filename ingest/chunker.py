@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from ingest.vocabulary import Vocabulary
 
 CountFn = Callable[[str], int]
+HEAD_CHARS_PER_TOKEN = 64  # a unit longer than budget * this is first counted by its head (no token is that long)
+SHORT_CHARS_PER_TOKEN = 16  # a unit up to budget * this is cut as before (same chunks), longer ones in linear time
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,17 @@ def _groups(loaded: LoadedFile) -> list[list[Unit]]:
     return groups
 
 
-def _split_long(unit: Unit, budget: int, count: CountFn) -> list[Unit]:
-    """Cut one over-long unit at whitespace into pieces of at most ``budget`` tokens (nothing dropped)."""
-    pieces, rest = [], unit.text
+def _tokens(text: str, budget: int, count: CountFn) -> int | None:
+    """``count(text)``, or None when a prefix already exceeds ``budget`` (a huge unit is never counted whole)."""
+    cap = budget * HEAD_CHARS_PER_TOKEN
+    if len(text) > cap and count(text[:cap]) > budget:
+        return None
+    return count(text)
+
+
+def _split_short(text: str, budget: int, count: CountFn) -> list[str]:
+    """The cuts of a unit of a few thousand characters, as they always were (re-counts the rest at each cut)."""
+    pieces, rest = [], text
     while rest:
         n = count(rest)
         if n <= budget:
@@ -56,7 +66,38 @@ def _split_long(unit: Unit, budget: int, count: CountFn) -> list[Unit]:
             cut = int(at * 0.8)
         pieces.append(rest[:at])
         rest = rest[at:].lstrip(" ")
-    return [Unit(p, unit.line, unit.line_end, unit.group, unit.context, unit.timestamp, unit.fields) for p in pieces]
+    return pieces
+
+
+def _split_long(unit: Unit, budget: int, count: CountFn) -> list[tuple[Unit, int]]:
+    """Cut one over-long unit at whitespace into pieces of at most ``budget`` tokens (nothing but the spaces at the
+    cuts dropped); each piece with its token count.
+
+    Linear in the unit's length: each piece is sized from the characters per token seen so far and only the piece
+    is counted (a text of several MB would otherwise be re-tokenized at every cut)."""
+    text, pieces, pos = unit.text, [], 0
+    if len(text) <= budget * SHORT_CHARS_PER_TOKEN:
+        pieces = [(p, count(p)) for p in _split_short(text, budget, count)]
+        pos = len(text)
+    chars_per_token = 4.0
+    while pos < len(text):
+        size = max(1, int(budget * chars_per_token * 0.9))
+        while True:
+            at = end = min(len(text), pos + size)
+            if end < len(text):
+                space = text.rfind(" ", pos + 1, end + 1)
+                at = space if space > pos else end
+            n = count(text[pos:at])
+            if n <= budget or at - pos <= 1:
+                break
+            size = max(1, min(at - pos - 1, int((at - pos) * budget / n * 0.9)))
+        pieces.append((text[pos:at], n))
+        chars_per_token = max(0.25, (at - pos) / max(n, 1))
+        pos = at
+        while pos < len(text) and text[pos] == " ":
+            pos += 1
+    return [(Unit(p, unit.line, unit.line_end, unit.group, unit.context, unit.timestamp, unit.fields), n)
+            for p, n in pieces]
 
 
 def chunk_file(
@@ -79,7 +120,7 @@ def chunk_file(
     issues: list[LoadIssue] = []
     chunks: list[Chunk] = []
 
-    def emit(units: list[Unit]) -> None:
+    def emit(units: list[Unit], n_tokens: int | None = None) -> None:
         context = units[0].context
         text = "\n".join([context, *(u.text for u in units)] if context else [u.text for u in units])
         stamps = sorted(u.timestamp for u in units if u.timestamp)
@@ -93,7 +134,7 @@ def chunk_file(
                 source=f"{doc.id}:{first}-{last}",
                 text=text,
                 sha256=hashlib.sha256(text.encode()).hexdigest(),
-                n_tokens=count(text),
+                n_tokens=n_tokens if n_tokens is not None and len(units) == 1 and not context else count(text),
                 metadata=meta,
             )
         )
@@ -104,22 +145,24 @@ def chunk_file(
         if budget < 8:
             raise ValueError(f"{doc.id}: the context {context[:60]!r} leaves no room in max_tokens={cfg.max_tokens}")
         current: list[Unit] = []
-        used = 0
+        used, alone = 0, None  # alone: the token count of `current` when it is one unit
         for unit in group:
-            n = count(unit.text) + 1  # +1 for the joining newline
-            parts = [unit]
-            if n > budget:
+            n = _tokens(unit.text, budget, count)
+            parts = [(unit, n)]
+            if n is None or n + 1 > budget:  # +1 for the joining newline
                 parts = _split_long(unit, budget - 1, count)
+                size = n if n is not None else f"~{sum(k for _, k in parts)}"
                 issues.append(
-                    LoadIssue(doc.id, unit.line, f"line of {n - 1} tokens exceeds max_tokens: split into {len(parts)}")
+                    LoadIssue(doc.id, unit.line, f"line of {size} tokens exceeds max_tokens: split into {len(parts)}")
                 )
-            for part in parts:
-                n = count(part.text) + 1
-                if current and used + n > budget:
-                    emit(current)
+            for part, k in parts:
+                assert k is not None, "a unit within the budget was counted"
+                if current and used + k + 1 > budget:
+                    emit(current, alone)
                     current, used = [], 0
                 current.append(part)
-                used += n
+                used += k + 1
+                alone = k if len(current) == 1 else None
         if current:
-            emit(current)
+            emit(current, alone)
     return chunks, issues

@@ -18,6 +18,7 @@ from typing import Any
 
 from ingest.logs import group_key, parse_log
 from ingest.records import Document
+from ingest.timestamps import normalize_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,8 @@ def _parse_jsonl(lines: list[str], rel: str, issues: list[LoadIssue]) -> list[Un
         fields = {"record_id": str(rec["id"]), **{k: v for k, v in meta.items() if isinstance(v, str | int | float)}}
         if rec.get("type"):
             fields["doc_type"] = str(rec["type"])
-        units.append(Unit(text, i, i, f"L{i}", timestamp=_str_or_none(rec.get("timestamp")), fields=fields))
+        ts = record_time(rec.get("timestamp"), (rel, i), issues)
+        units.append(Unit(text, i, i, f"L{i}", timestamp=ts, fields=fields))
     return units
 
 
@@ -179,9 +181,9 @@ def _parse_csv(lines: list[str], rel: str, issues: list[LoadIssue]) -> list[Unit
             issues.append(LoadIssue(rel, i + 1, f"malformed row ({err}): kept as raw text"))
             units.append(Unit(line, i + 1, i + 1, f"L{i + 1}", context=lines[header_at], fields={"malformed": True}))
             continue
-        ts = row[date_col] if date_col is not None else None
+        ts = record_time(row[date_col], (rel, i + 1), issues) if date_col is not None else None
         group = row[key_col] or f"L{i + 1}"
-        units.append(Unit(line, i + 1, i + 1, group, context=lines[header_at], timestamp=ts or None))
+        units.append(Unit(line, i + 1, i + 1, group, context=lines[header_at], timestamp=ts))
     return units
 
 
@@ -206,7 +208,7 @@ def _parse_log(lines: list[str], rel: str, issues: list[LoadIssue]) -> list[Unit
             group = parts[2]
         else:
             group = group_key(event) or f"L{i}"
-        ts = event.get("timestamp")
+        ts = record_time(event.get("timestamp"), (rel, i), issues)
         units.append(Unit(line, i, i, group, context=context, timestamp=ts, fields={"event": event}))
     return units
 
@@ -256,8 +258,16 @@ def _parse_txt(lines: list[str], rel: str, issues: list[LoadIssue]) -> list[Unit
     return units
 
 
-def _str_or_none(v: object) -> str | None:
-    return str(v) if v else None
+def record_time(value: object, where: tuple[str, int], issues: list[LoadIssue]) -> str | None:
+    """A record's time in the stored form (`ingest.timestamps`); a value that is not a time is reported as
+    ``file:line`` and the record keeps no time."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    out = normalize_timestamp(value if isinstance(value, str) else str(value))
+    if out is None:
+        issues.append(LoadIssue(*where, f"timestamp {str(value)[:40]!r} is not a date or an ISO date-time: "
+                                        "record kept without a time"))
+    return out
 
 
 PARSERS: dict[str, Callable[[list[str], str, list[LoadIssue]], list[Unit]]] = {

@@ -7,6 +7,7 @@ Layout under a tenant's index root::
     <root>/v000003/dense.faiss
     <root>/v000003/keyword/       tantivy
     <root>/v000003/vocabulary.json the tenant vocabulary this version was built with (`ingest.vocab_model`)
+    <root>/v000003/documents.json  the documents this version holds, by id (their source, hash, type, counts)
     <root>/v000003/manifest.json
     <root>/LIVE                   the live version's name
 """
@@ -17,9 +18,10 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +32,7 @@ from retrieval.keyword import KeywordIndex
 
 LIVE = "LIVE"
 VOCABULARY = "vocabulary.json"
+DOCUMENTS = "documents.json"
 
 
 def version_name(number: int) -> str:
@@ -42,9 +45,17 @@ def next_version(root: Path) -> str:
 
 
 def build_version(
-    root: Path, version: str, chunks: Sequence[Chunk], vectors: np.ndarray, vocabulary: Vocabulary | None = None
+    root: Path,
+    version: str,
+    chunks: Sequence[Chunk],
+    vectors: np.ndarray,
+    vocabulary: Vocabulary | None = None,
+    documents: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Write every file of a version into a temp dir, then rename it into place; returns the version dir."""
+    """Write every file of a version into a temp dir, then rename it into place; returns the version dir.
+
+    ``documents``: what the caller records about each document (kept so an earlier version can be made live again
+    with its own document records)."""
     if len(chunks) != len(vectors):
         raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors: embed every chunk before building")
     final = root / version
@@ -58,6 +69,8 @@ def build_version(
     DenseIndex.build(vectors).save(tmp / "dense.faiss")
     KeywordIndex.build(tmp / "keyword", chunks)
     (tmp / VOCABULARY).write_text(json.dumps((vocabulary or Vocabulary()).to_json(), ensure_ascii=False))
+    if documents is not None:
+        (tmp / DOCUMENTS).write_text(json.dumps(documents, ensure_ascii=False))
     manifest = {
         "version": version,
         "n_chunks": len(chunks),
@@ -79,6 +92,17 @@ def load_vocabulary(version_dir: Path) -> Vocabulary:
     if not path.exists():
         return Vocabulary()
     return Vocabulary.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+def load_documents(version_dir: Path) -> dict[str, dict[str, Any]] | None:
+    """The document records a version was built with; None for versions built before they were kept."""
+    path = version_dir / DOCUMENTS
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def versions(root: Path) -> list[str]:
+    """The complete versions on disk, oldest first."""
+    return sorted(p.name for p in root.glob("v[0-9]*") if (p / "manifest.json").exists()) if root.exists() else []
 
 
 def load_vectors(version_dir: Path) -> np.ndarray:

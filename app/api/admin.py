@@ -1,4 +1,5 @@
-"""POST /admin/reindex and GET /admin/reindex/{id}: rebuild the tenant's index in the background, swap it live."""
+"""POST /admin/reindex and GET /admin/reindex/{id}: rebuild the tenant's index in the background, swap it live;
+POST /admin/reindex/rollback: make an earlier index version (still kept on disk) live again."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import AdminKey, SessionDep, StateDep
 from app.api.problems import COMMON, CONFLICT, NOT_FOUND
-from app.api.schemas import ReindexIn, ReindexOut
+from app.api.schemas import ReindexIn, ReindexOut, RollbackIn, RollbackOut
 from app.services.documents import reindex_status as reindex_row
+from app.services.versions import rollback
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 def _out(row: Any) -> dict[str, Any]:
     return {"id": row.id, "tenant": row.tenant_id, "status": row.status, "n_chunks": row.n_chunks,
-            "index_version": None if row.version == "pending" else row.version}
+            "index_version": None if row.version == "pending" else row.version, "detail": row.detail}
 
 
 @router.post("/reindex", status_code=202, response_model=ReindexOut, responses={**COMMON, **CONFLICT})
@@ -31,6 +33,16 @@ async def reindex(key: AdminKey, state: StateDep, s: SessionDep, body: ReindexIn
     state.background.submit(state.store.run_reindex, key.tenant, row_id)
     row = await run_in_threadpool(reindex_row, s, key.tenant, row_id)
     return _out(row)
+
+
+@router.post("/reindex/rollback", response_model=RollbackOut, responses={**COMMON, **NOT_FOUND})
+async def reindex_rollback(body: RollbackIn, key: AdminKey, state: StateDep) -> dict[str, Any]:
+    """Make an earlier index version live again, with the document records it was built with."""
+    try:
+        previous = await run_in_threadpool(rollback, state.settings, state.db.sessions, key.tenant, body.version)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return {"tenant": key.tenant, "index_version": body.version, "previous": previous}
 
 
 @router.get("/reindex/{reindex_id}", response_model=ReindexOut, responses={**COMMON, **NOT_FOUND})

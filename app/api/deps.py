@@ -40,18 +40,26 @@ def _authenticate(state: AppState, secret: str) -> ApiKey | None:
         return authenticate(s, secret)
 
 
-async def current_key(state: StateDep,
+def _retry_after(wait: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(wait)))}
+
+
+async def current_key(state: StateDep, request: Request,
                       creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiKey:
     challenge = {"WWW-Authenticate": "Bearer"}
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(401, "send an API key as `Authorization: Bearer <key>`", headers=challenge)
+    client = request.client.host if request.client else "-"
+    wait = state.auth_failures.peek(client)
+    if wait > 0:  # refused before the database is asked
+        raise HTTPException(429, "too many failed authentications from this address", headers=_retry_after(wait))
     key = await run_in_threadpool(_authenticate, state, creds.credentials)
     if key is None:
+        state.auth_failures.take(client)
         raise HTTPException(401, "the API key is unknown or revoked", headers=challenge)
     wait = state.limiter.take(key.id)
     if wait > 0:
-        raise HTTPException(429, "rate limit of this API key exceeded",
-                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        raise HTTPException(429, "rate limit of this API key exceeded", headers=_retry_after(wait))
     return key
 
 

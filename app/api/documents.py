@@ -8,9 +8,9 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import AdminKey, AgentKey, SessionDep, StateDep
-from app.api.problems import COMMON, NOT_FOUND
+from app.api.problems import COMMON, NOT_FOUND, OWNED
 from app.api.schemas import DocumentIn, DocumentOut, IngestOut
-from app.services.documents import check_doc_id, find_document
+from app.services.documents import SourceConflict, check_doc_id, find_document
 from app.services.ingest import IngestReport
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -30,10 +30,15 @@ def _valid_id(doc_id: str) -> str:
         raise HTTPException(422, str(exc)) from exc
 
 
-@router.post("", status_code=201, response_model=IngestOut, responses=COMMON)
+@router.post("", status_code=201, response_model=IngestOut, responses={**COMMON, **OWNED})
 async def put_document(body: DocumentIn, key: AdminKey, state: StateDep) -> dict[str, Any]:
     """Add or replace a document; the tenant's index is rebuilt incrementally and swapped live on return."""
-    report = await run_in_threadpool(state.store.put, key.tenant, _valid_id(body.id), body.content)
+    try:
+        report = await run_in_threadpool(state.store.put, key.tenant, _valid_id(body.id), body.content)
+    except SourceConflict as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except ValueError as exc:  # the id collides with a folder of documents
+        raise HTTPException(422, str(exc)) from exc
     return _report(report)
 
 
@@ -47,10 +52,13 @@ async def get_document(key: AgentKey, s: SessionDep, doc_id: str = DocId) -> dic
             "ingested_at": row.ingested_at}
 
 
-@router.delete("/{doc_id:path}", response_model=IngestOut, responses={**COMMON, **NOT_FOUND})
+@router.delete("/{doc_id:path}", response_model=IngestOut, responses={**COMMON, **NOT_FOUND, **OWNED})
 async def delete_document(key: AdminKey, state: StateDep, doc_id: str = DocId) -> dict[str, Any]:
-    """Remove a document; its chunks leave the index in the new version swapped live on return."""
-    report = await run_in_threadpool(state.store.delete, key.tenant, doc_id) if _id_ok(doc_id) else None
+    """Remove an API document; its chunks leave the index in the new version swapped live on return."""
+    try:
+        report = await run_in_threadpool(state.store.delete, key.tenant, doc_id) if _id_ok(doc_id) else None
+    except SourceConflict as exc:
+        raise HTTPException(409, str(exc)) from exc
     if report is None:
         raise HTTPException(404, f"no document {doc_id[:80]!r} in this tenant")
     return _report(report)

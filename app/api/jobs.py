@@ -34,12 +34,13 @@ def _out(state: AppState, s: Session, tenant: str, job_id: str) -> dict[str, Any
             "created_at": job.created_at, "finished_at": job.finished_at}
 
 
-def _dispatch(state: AppState, item_ids: list[int]) -> None:
+def _dispatch(state: AppState, job_id: str, item_ids: list[int]) -> None:
     try:
         state.jobs.dispatch(item_ids)
     except Exception as exc:  # broker down: the items stay pending in SQL; POST .../resume sends them again
-        raise HTTPException(503, f"the job queue is unreachable ({type(exc).__name__}); the job is recorded: "
-                                 "POST /v1/jobs/{id}/resume when it is back") from exc
+        raise HTTPException(503, f"the job queue is unreachable ({type(exc).__name__}); job {job_id} is recorded: "
+                                 f"POST /v1/jobs/{job_id}/resume when it is back",
+                            headers={"Location": f"/v1/jobs/{job_id}", "Retry-After": "30"}) from exc
 
 
 @router.post("/reconcile", status_code=202, response_model=JobOut, responses={**COMMON, **UNAVAILABLE})
@@ -57,7 +58,7 @@ async def reconcile(body: ReconcileIn, key: AgentKey, state: StateDep, s: Sessio
         job = await run_in_threadpool(J.create_job, s, key.tenant, spec, orders)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    _dispatch(state, await run_in_threadpool(J.pending_items, s, job.id))
+    _dispatch(state, job.id, await run_in_threadpool(J.pending_items, s, job.id))
     return await run_in_threadpool(_out, state, s, key.tenant, job.id)
 
 
@@ -89,5 +90,5 @@ async def resume(job_id: str, key: AgentKey, state: StateDep, s: SessionDep) -> 
     """Send the job's pending (and, for a cancelled job, cancelled) items again; done items are never redone."""
     await run_in_threadpool(_out, state, s, key.tenant, job_id)
     await run_in_threadpool(J.reopen_job, s, job_id)
-    _dispatch(state, await run_in_threadpool(J.pending_items, s, job_id))
+    _dispatch(state, job_id, await run_in_threadpool(J.pending_items, s, job_id))
     return await run_in_threadpool(_out, state, s, key.tenant, job_id)

@@ -39,11 +39,12 @@ class RequestContext:
         rid = incoming if RID_RE.match(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
         status = [500]
+        started = [False]
         t0 = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                status[0], started[0] = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
@@ -54,6 +55,12 @@ class RequestContext:
                 await too_large(scope, receive, send_with_id)
                 return
             await self.app(scope, self._limited(receive), send_with_id)
+        except Exception as exc:  # here, not in Starlette's outermost handler: the problem keeps the request id
+            log.exception("unhandled error: %s", type(exc).__name__)
+            if started[0]:
+                raise
+            crash = problem_response(500, "internal error; quote the request id when reporting it")
+            await crash(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - t0
             route = getattr(scope.get("route"), "path", "unmatched")

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from app.core.logs import request_id
 
@@ -48,14 +49,34 @@ COMMON: Responses = {400: _doc("Malformed body (not decodable)"), 401: _doc("Mis
           429: _doc("Rate limited or the engine queue is full; see Retry-After")}
 NOT_FOUND: Responses = {404: _doc("Not found for this key's tenant")}
 CONFLICT: Responses = {409: _doc("The tenant has no live index yet")}
+OWNED: Responses = {409: _doc("The document belongs to another source (an ingested folder)")}
 UNAVAILABLE: Responses = {503: _doc("A dependency is unavailable")}
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path."""
+    methods: set[str] = set()
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            inner = getattr(route, "original_router", None)  # an included router (newer FastAPI wraps them)
+            if inner is not None:
+                walk(inner.routes)
+            elif isinstance(route, Route) and route.methods and route.matches(request.scope)[0] != Match.NONE:
+                methods.update(route.methods)
+
+    walk(request.app.router.routes)
+    return sorted(methods)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette names the methods of the first route matching the path only
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return problem_response(exc.status_code, detail, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

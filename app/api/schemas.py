@@ -116,6 +116,17 @@ class ReindexOut(BaseModel):
     status: Literal["building", "live", "retired", "failed"]
     index_version: str | None
     n_chunks: int
+    detail: str | None = Field(None, description="why it failed")
+
+
+class RollbackIn(Strict):
+    version: str = Field(min_length=1, max_length=32, description="an index version kept on disk, e.g. v000003")
+
+
+class RollbackOut(BaseModel):
+    tenant: str
+    index_version: str
+    previous: str | None
 
 
 class Health(BaseModel):

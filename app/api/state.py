@@ -18,6 +18,8 @@ from app.services.documents import DocumentStore
 from app.services.job_runners import CeleryRunner, InProcessRunner, pipeline_ask
 from app.services.keys import RateLimiter
 from app.services.retrievers import RetrieverCache
+from app.services.serial import SerialGenerator
+from app.services.versions import recover
 
 
 @dataclass
@@ -29,6 +31,7 @@ class AppState:
     metrics: Metrics
     cache: AnswerCache
     limiter: RateLimiter
+    auth_failures: RateLimiter  # per client address: failed authentications
     store: DocumentStore
     embedder: Any
     queues: dict[str, EngineQueue] = field(default_factory=dict)
@@ -45,6 +48,7 @@ class AppState:
             self.background = ThreadPoolExecutor(2, thread_name_prefix="bg")
             self.jobs.open()
             self.closed = False
+        recover(self.settings, self.db.sessions)  # reindexes a crash left `building`, interrupted uploads
         self.jobs.resume()  # in-process runner: pick up the pending items a crash or restart left behind
 
     def close(self) -> None:
@@ -66,10 +70,13 @@ def build_state(settings: Settings, pipeline: Pipeline | None = None, embedder: 
     embedder = embedder or BatchingEmbedder(Embedder())
     retrievers = retrievers or RetrieverCache(settings, embedder=embedder)
     pipeline = pipeline or pipeline_for(settings, retrievers=retrievers)
+    if settings.generate_workers > 1 and hasattr(pipeline, "llm"):  # workers share the one engine and its cache
+        pipeline.llm = SerialGenerator(pipeline.llm)
     state = AppState(
         settings=settings, db=db, retrievers=retrievers, pipeline=pipeline, metrics=metrics,
         cache=AnswerCache(settings.redis_url, ttl_s=settings.cache_ttl_s, prefix=settings.redis_prefix),
         limiter=RateLimiter(settings.rate_limit_per_minute),
+        auth_failures=RateLimiter(settings.auth_failures_per_minute, burst=10),
         store=DocumentStore(settings, db.sessions, embedder=embedder), embedder=embedder,
     )
     if settings.redis_url:

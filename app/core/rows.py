@@ -29,6 +29,7 @@ class DocumentRow(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     id: Mapped[str] = mapped_column(String(512), primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(600), default="")  # "api" or "dir:<folder>"; "" before sources
     doc_type: Mapped[str] = mapped_column(String(32))
     size_bytes: Mapped[int] = mapped_column(Integer)
     n_chunks: Mapped[int] = mapped_column(Integer, default=0)
@@ -55,6 +56,7 @@ class IndexVersionRow(Base):
     version: Mapped[str] = mapped_column(String(32))
     path: Mapped[str] = mapped_column(String(1024))
     status: Mapped[str] = mapped_column(String(16))  # building | live | retired | failed
+    detail: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # why it failed
     n_chunks: Mapped[int] = mapped_column(Integer, default=0)
     n_embedded: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now_utc)

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     default_tenant: str = "demo"
     threads: int = Field(default=0, ge=0, description="torch threads; 0 = all cores")
     max_question_chars: int = Field(default=4000, gt=0)
+    index_keep_versions: int = Field(default=3, ge=1,
+                                     description="index versions kept on disk per tenant (the live one and the "
+                                                 "newest others, for `longhaul reindex --to vN` rollback)")
     # service: queues, cache, limits, jobs
     retrieval_workers: int = Field(default=4, ge=1, description="threads answering retrieval-only questions")
     generate_workers: int = Field(default=1, ge=1, description="threads driving the LLM (one engine per process)")
@@ -30,6 +33,8 @@ class Settings(BaseSettings):
     cache_ttl_s: int = Field(default=3600, ge=1)
     redis_prefix: str = "longhaul"
     rate_limit_per_minute: int = Field(default=6000, ge=1)
+    auth_failures_per_minute: int = Field(default=60, ge=1, description="failed authentications allowed per client "
+                                                                        "address (bursts of 10) before 429")
     max_body_bytes: int = Field(default=8 * 2**20, ge=1024)
     job_workers: int = Field(default=2, ge=1, description="in-process job threads when no Redis is configured")
     job_max_attempts: int = Field(default=3, ge=1)

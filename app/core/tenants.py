@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from app.core.settings import Settings
@@ -23,5 +26,24 @@ def index_root(settings: Settings, tenant: str) -> Path:
 
 
 def docs_dir(settings: Settings, tenant: str) -> Path:
-    """The folder of the documents managed through the API (validates the name)."""
+    """The tenant's document store: every document of every source (API uploads, ingested folders) by its id."""
     return settings.tenant_dir(check_tenant(tenant)) / "docs"
+
+
+@contextmanager
+def tenant_lock(settings: Settings, tenant: str, wait: bool = True) -> Iterator[bool]:
+    """Serialise the writers of one tenant's documents and index across threads and processes (API and CLI).
+
+    Yields True when held; with ``wait=False`` it yields False at once when another writer holds it."""
+    folder = settings.tenant_dir(check_tenant(tenant))
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+b") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

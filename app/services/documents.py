@@ -1,16 +1,15 @@
-"""A tenant's documents managed through the API: files under ``<tenant>/docs`` ingested incrementally, and the
-admin reindex that builds a new index version in the background and swaps it live atomically.
+"""A tenant's documents managed through the API: uploads are the `api` source of the tenant's document store,
+ingested incrementally; the admin reindex builds a new index version in the background and swaps it live atomically.
 
-Writers of one tenant (ingest, delete, reindex) are serialised by a per-tenant lock; readers never wait: they keep
-using the live version until the swap.
+Writers of one tenant (ingest, delete, reindex, rollback; API or CLI) are serialised by the tenant lock; readers
+never wait: they keep using the live version until the swap. An upload or deletion is journalled
+(`app.services.journal`) so a crash leaves the store as the database records it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import threading
 from typing import Any
 
 from sqlalchemy import update
@@ -19,9 +18,21 @@ from sqlalchemy.orm import Session
 from app.core.db import SessionFactory
 from app.core.rows import DocumentRow, IndexVersionRow, now_utc, point_tenant_at, retire_live_versions
 from app.core.settings import Settings
-from app.core.tenants import docs_dir, index_root
-from app.services.ingest import IngestReport, ingest_directory
-from retrieval.index import build_version, live_dir, load_chunks, load_vectors, next_version, prune, set_live
+from app.core.tenants import docs_dir, index_root, tenant_lock
+from app.services.index_build import API_SOURCE, BuildOptions, Changes, IngestReport, build_from_store
+from app.services.ingest import ingest_directory, place
+from app.services.journal import staged_delete, staged_write
+from retrieval.index import (
+    build_version,
+    live_dir,
+    load_chunks,
+    load_documents,
+    load_vectors,
+    load_vocabulary,
+    next_version,
+    prune,
+    set_live,
+)
 
 log = logging.getLogger(__name__)
 SUFFIXES = (".jsonl", ".csv", ".md", ".txt", ".log")
@@ -47,40 +58,58 @@ def reindex_status(s: Session, tenant: str, row_id: int) -> IndexVersionRow | No
     return row if row is not None and row.tenant_id == tenant else None
 
 
+class SourceConflict(Exception):
+    """The document belongs to another source (an ingested folder): the API may not replace or delete it."""
+
+
+def _owned_by_api(row: DocumentRow | None, doc_id: str) -> None:
+    if row is not None and row.source not in ("", API_SOURCE):
+        raise SourceConflict(f"document {doc_id[:80]!r} was ingested from {row.source[:200]}: change or remove it "
+                             "there and run `longhaul ingest` again")
+
+
 class DocumentStore:
     """The writers of a tenant's documents and index: they record through ``sessions`` (the owner's factory)."""
 
     def __init__(self, settings: Settings, sessions: SessionFactory, embedder: Any = None) -> None:
         self.settings, self.sessions, self.embedder = settings, sessions, embedder
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
 
-    def lock(self, tenant: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(tenant, threading.Lock())
+    def lock(self, tenant: str) -> Any:
+        return tenant_lock(self.settings, tenant)
 
     def put(self, tenant: str, doc_id: str, content: str) -> IngestReport:
+        """Add or replace an API document; SourceConflict when another source owns the id, ValueError when the id
+        collides with a folder of documents."""
         check_doc_id(doc_id)
-        path = docs_dir(self.settings, tenant) / doc_id
+        data = content.encode("utf-8")
+        store = docs_dir(self.settings, tenant)
         with self.lock(tenant):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(content, encoding="utf-8")
-            os.replace(tmp, path)
-            return self._ingest(tenant)
+            with self.sessions() as s:
+                _owned_by_api(find_document(s, tenant, doc_id), doc_id)
+            path = place(store, doc_id)
+            with staged_write(store, doc_id, path, data) as sha:
+                return self._build(tenant, Changes(API_SOURCE, changed={doc_id: sha}))
 
     def delete(self, tenant: str, doc_id: str) -> IngestReport | None:
-        """None when the tenant has no such document."""
-        path = docs_dir(self.settings, tenant) / check_doc_id(doc_id)
+        """None when the tenant has no such document; SourceConflict when another source owns it."""
+        check_doc_id(doc_id)
+        store = docs_dir(self.settings, tenant)
         with self.lock(tenant):
-            if not path.is_file():
-                with self.sessions() as s:
-                    if find_document(s, tenant, doc_id) is None:
-                        return None
-            path.unlink(missing_ok=True)
-            return self._ingest(tenant)
+            with self.sessions() as s:
+                row = find_document(s, tenant, doc_id)
+            if row is None:
+                return None
+            _owned_by_api(row, doc_id)
+            with staged_delete(store, doc_id, store / doc_id):
+                return self._build(tenant, Changes(API_SOURCE, removed={doc_id}))
+
+    def _build(self, tenant: str, changes: Changes) -> IngestReport:
+        store = docs_dir(self.settings, tenant)
+        return build_from_store(store, tenant, changes, self.settings, self.sessions, [],
+                                BuildOptions(embedder=self.embedder))
 
     def _ingest(self, tenant: str) -> IngestReport:
+        """Ingest every file placed in the store folder by hand as an API document."""
         root = docs_dir(self.settings, tenant)
         root.mkdir(parents=True, exist_ok=True)
         return ingest_directory(root, tenant, self.settings, self.sessions, embedder=self.embedder)
@@ -124,7 +153,8 @@ class DocumentStore:
                 else:
                     vectors = load_vectors(src)
                 version = next_version(root)
-                vdir = build_version(root, version, chunks, vectors)
+                vdir = build_version(root, version, chunks, vectors, load_vocabulary(src),
+                                     documents=load_documents(src))
                 with self.sessions() as s, s.begin():
                     retire_live_versions(s, tenant)
                     s.execute(update(IndexVersionRow).where(IndexVersionRow.id == row_id).values(
@@ -132,9 +162,10 @@ class DocumentStore:
                         n_embedded=len(chunks) if reembed else 0, created_at=now_utc()))
                     point_tenant_at(s, tenant, version)
                     set_live(root, version)
-                prune(root, keep=2)
+                prune(root, keep=self.settings.index_keep_versions)
                 log.info("reindex %s: %s live (%d chunks)", tenant, version, len(chunks))
-        except Exception:
+        except Exception as exc:
             log.exception("reindex %s (row %d) failed; the previous version stays live", tenant, row_id)
             with self.sessions() as s, s.begin():
-                s.execute(update(IndexVersionRow).where(IndexVersionRow.id == row_id).values(status="failed"))
+                s.execute(update(IndexVersionRow).where(IndexVersionRow.id == row_id).values(
+                    status="failed", detail=f"{type(exc).__name__}: {exc}"[:1000]))

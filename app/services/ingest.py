@@ -1,85 +1,100 @@
-"""Incremental ingest of a directory into a tenant: new/changed/deleted files by content hash, a new index version
-built on disk (re-embedding only chunks whose text is new), recorded in SQL, then swapped live atomically."""
+"""`longhaul ingest DIR`: a folder is one source of the tenant's document store. Its files are copied into the store
+(new or changed ones only, by content hash), the documents it no longer has are dropped, and the next index version
+is built from the store (`app.services.index_build`): documents of other sources (API uploads, other folders) are
+carried unchanged, and a file whose id another source owns is reported and skipped."""
 
 from __future__ import annotations
 
-import logging
+import os
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from sqlalchemy import delete, select
-
 from app.core.db import SessionFactory
-from app.core.rows import ChunkRow, DocumentRow, IndexVersionRow, TenantRow, point_tenant_at, retire_live_versions
 from app.core.settings import Settings
-from app.core.tenants import check_tenant, index_root
-from ingest.chunker import ChunkConfig, chunk_file
-from ingest.loaders import LoadIssue, discover, load_file, sha256_bytes
-from ingest.metadata import refresh_metadata
-from ingest.records import Chunk
-from ingest.vocabulary import learn_vocabulary
-from retrieval.embed import DIM, Embedder
-from retrieval.index import (
-    build_version,
-    live_version,
-    load_chunks,
-    load_vectors,
-    load_vocabulary,
-    next_version,
-    prune,
-    set_live,
+from app.core.tenants import check_tenant, docs_dir, tenant_lock
+from app.services.index_build import (
+    API_SOURCE,
+    BuildOptions,
+    Changes,
+    IngestReport,
+    ProgressFn,
+    build_from_store,
+    known_documents,
+    tenant_profile,
 )
+from ingest.chunker import ChunkConfig
+from ingest.loaders import LoadIssue, discover, sha256_bytes
+from ingest.vocab_profile import PROFILE_NAME
+from retrieval.embed import Embedder
 
-log = logging.getLogger(__name__)
-ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-@dataclass
-class IngestReport:
-    tenant: str
-    version: str | None
-    unchanged: bool = False
-    files_new: int = 0
-    files_changed: int = 0
-    files_deleted: int = 0
-    files_unchanged: int = 0
-    chunks_total: int = 0
-    chunks_embedded: int = 0
-    issues: list[str] = field(default_factory=list)
-    vocabulary_changed: bool = False
-    vocabulary_terms: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
+__all__ = ["API_SOURCE", "IngestReport", "folder_source", "ingest_directory", "tenant_profile"]
 
 
-def tenant_profile(settings: Settings, tenant: str) -> Path:
-    """Where ``longhaul vocabulary set`` keeps the tenant's own profile (read at every ingest, before the folder's)."""
-    return index_root(settings, tenant) / "vocabulary.yaml"
+def folder_source(path: Path) -> str:
+    """The source name of an ingested folder: its absolute path."""
+    return f"dir:{Path(path).resolve()}"
 
 
-def _where(problem: str) -> tuple[str, int]:
-    """``file:line`` of a vocabulary problem (``("vocabulary", 0)`` when it names none)."""
-    head = problem.split(": ", 1)[0]
-    file, _, line = head.rpartition(":")
-    return (file, int(line)) if file and line.isdigit() else ("vocabulary", 0)
+def place(store: Path, rel: str) -> Path:
+    """Where document ``rel`` lives in ``store``; ValueError when the id collides with a folder or a file there."""
+    target = store / rel
+    if target.is_dir():
+        raise ValueError(f"document id {rel!r} names a folder of other documents: choose another id")
+    for parent in target.relative_to(store).parents:
+        if parent != Path(".") and (store / parent).is_file():
+            raise ValueError(f"document id {rel!r} puts a document under {parent.as_posix()!r}, which is a "
+                             "document: choose another id")
+    return target
 
 
-def _what(problem: str) -> str:
-    return problem.split(": ", 1)[1] if _where(problem) != ("vocabulary", 0) else problem
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file and a rename: readers see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def _previous(root: Path) -> tuple[dict[str, list[Chunk]], dict[str, np.ndarray]]:
-    """The live version's chunks by document and vectors by chunk hash (empty when there is none)."""
-    version = live_version(root)
-    if version is None or not (root / version / "vectors.npy").exists():
-        return {}, {}
-    chunks, vectors = load_chunks(root / version), load_vectors(root / version)
-    by_doc: dict[str, list[Chunk]] = {}
-    for c in chunks:
-        by_doc.setdefault(c.doc_id, []).append(c)
-    return by_doc, {c.sha256: v for c, v in zip(chunks, vectors, strict=True)}
+def _sync(folder: Path, files: list[Path], store: Path, source: str, owners: dict[str, str],
+          issues: list[LoadIssue]) -> Changes:
+    """Copy the folder's new or changed files into the store; the folder's changes for the build."""
+    changes = Changes(source)
+    same = folder.resolve() == store.resolve()
+    seen: dict[str, str] = {}
+    for p in files:
+        rel = p.relative_to(folder).as_posix()
+        data = p.read_bytes()
+        sha = sha256_bytes(data)
+        if sha in seen:
+            issues.append(LoadIssue(rel, 0, f"same content as {seen[sha]}: skipped (content-hash dedupe)"))
+            continue
+        owner = owners.get(rel, "")
+        if owner not in ("", source):
+            if not same:  # in the store itself, another source's copy is simply not this source's document
+                issues.append(LoadIssue(rel, 0, f"already ingested from {owner}: skipped (remove it there first)"))
+            continue
+        if not same:
+            try:
+                target = place(store, rel)
+                if not target.is_file() or sha256_bytes(target.read_bytes()) != sha:
+                    write_atomic(target, data)
+            except (ValueError, OSError) as exc:
+                issues.append(LoadIssue(rel, 0, f"{exc}: skipped"))
+                continue
+        seen[sha] = rel
+        changes.changed[rel] = sha
+    changes.removed = {rel for rel, owner in owners.items() if owner == source and rel not in changes.changed}
+    if not same and (folder / PROFILE_NAME).is_file():
+        write_atomic(store / PROFILE_NAME, (folder / PROFILE_NAME).read_bytes())
+    return changes
 
 
 def ingest_directory(
@@ -93,155 +108,32 @@ def ingest_directory(
     count: Callable[[str], int] | None = None,
     progress: ProgressFn | None = None,
 ) -> IngestReport:
-    """Ingest ``path`` into ``tenant``, recording it through ``sessions``; an unchanged directory builds nothing and
-    embeds nothing."""
+    """Ingest folder ``path`` into ``tenant`` as one source, recording it through ``sessions``; an unchanged folder
+    builds nothing and embeds nothing. Ingesting the tenant's store folder itself makes its files API documents."""
     t0 = time.perf_counter()
     check_tenant(tenant)
-    root_dir = Path(path)
-    files, issues = discover(root_dir)
-    report = IngestReport(tenant, None)
-    on = progress or (lambda stage, done, total: None)
-    if count is None:
-        from engine.tokenizer import load_tokenizer
-
-        count = load_tokenizer().count
-    root = index_root(settings, tenant)
-    with sessions() as s:
-        if s.get(TenantRow, tenant) is None:
-            s.add(TenantRow(id=tenant))
-            s.commit()
-        known = {d.id: d.sha256 for d in s.scalars(select(DocumentRow).where(DocumentRow.tenant_id == tenant))}
-    prev_chunks, prev_vectors = _previous(root)
-
-    shas: dict[str, str] = {}
-    seen: dict[str, str] = {}
-    for p in files:
-        rel = p.relative_to(root_dir).as_posix()
-        sha = sha256_bytes(p.read_bytes())
-        if sha in seen:
-            issues.append(LoadIssue(rel, 0, f"same content as {seen[sha]}: skipped (content-hash dedupe)"))
-            continue
-        seen[sha], shas[rel] = rel, sha
-    t = time.perf_counter()
-    vocab = learn_vocabulary(root_dir, [Path(rel) for rel in sorted(shas)], profile=tenant_profile(settings, tenant))
-    current = live_version(root)
-    old_vocab = load_vocabulary(root / current).to_json() if current else None
-    report.vocabulary_changed = old_vocab != vocab.to_json()
-    report.vocabulary_terms = len(vocab.terms)
-    issues += [LoadIssue(*_where(p), f"vocabulary: {_what(p)}") for p in vocab.problems]
-    report.seconds["vocabulary"] = time.perf_counter() - t
-    have_live = bool(prev_vectors) or current is not None
-    todo = [rel for rel, sha in shas.items() if not have_live or known.get(rel) != sha]
-    deleted = sorted(set(known) - set(shas))
-    report.files_new = sum(rel not in known for rel in todo)
-    report.files_changed = len(todo) - report.files_new
-    report.files_deleted = len(deleted)
-    report.files_unchanged = len(shas) - len(todo)
-    if not todo and not deleted and current is not None and not report.vocabulary_changed:
-        report.version, report.unchanged = current, True
-        report.issues = [str(i) for i in issues]
-        report.seconds["total"] = time.perf_counter() - t0
-        return report
-
-    t = time.perf_counter()
-    fresh: dict[str, list[Chunk]] = {}
-    n_issues: dict[str, int] = {}
-    for i, rel in enumerate(todo, start=1):
-        loaded = load_file(root_dir / rel, root_dir)
-        chunks, chunk_issues = chunk_file(loaded, count, chunk_config, vocab)
-        fresh[rel] = chunks
-        n_issues[rel] = len(loaded.issues) + len(chunk_issues)
-        issues += loaded.issues + chunk_issues
-        on("chunk", i, len(todo))
-    report.seconds["load_chunk"] = time.perf_counter() - t
-
-    def carried(rel: str) -> list[Chunk]:
-        old = prev_chunks.get(rel, [])
-        return [refresh_metadata(c, vocab) for c in old] if report.vocabulary_changed else old
-
-    all_chunks = [c for rel in sorted(shas) for c in (fresh[rel] if rel in fresh else carried(rel))]
-    missing = list(dict.fromkeys(c.sha256 for c in all_chunks if c.sha256 not in prev_vectors))
-    by_sha = {c.sha256: c.text for c in all_chunks}
-    t = time.perf_counter()
-    vectors_new = np.zeros((0, DIM), dtype=np.float32)
-    if missing:
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            on("embed", done, len(missing))
-
-        embedder = embedder or Embedder()
-        if hasattr(embedder, "load"):
-            embedder.load()
-            report.seconds["model_load"] = time.perf_counter() - t
-            t = time.perf_counter()
-        vectors_new = embedder.encode([by_sha[h] for h in missing], progress=tick)
-    report.seconds["embed"] = time.perf_counter() - t
-    lookup = {**prev_vectors, **dict(zip(missing, vectors_new, strict=True))}
-    vectors = np.stack([lookup[c.sha256] for c in all_chunks]) if all_chunks else np.zeros((0, DIM), np.float32)
-
-    t = time.perf_counter()
-    version = next_version(root)
-    on("index", 0, 1)
-    vdir = build_version(root, version, all_chunks, vectors, vocab)
-    on("index", 1, 1)
-    report.seconds["index"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    with sessions() as s, s.begin():
-        gone = [*deleted, *(rel for rel in todo if rel in known)]
-        if gone:
-            s.execute(delete(ChunkRow).where(ChunkRow.tenant_id == tenant, ChunkRow.doc_id.in_(gone)))
-            s.execute(delete(DocumentRow).where(DocumentRow.tenant_id == tenant, DocumentRow.id.in_(gone)))
-        for rel in todo:
-            doc_type = fresh[rel][0].metadata["doc_type"] if fresh[rel] else "text"
-            size = (root_dir / rel).stat().st_size
-            s.add(
-                DocumentRow(
-                    tenant_id=tenant,
-                    id=rel,
-                    sha256=shas[rel],
-                    doc_type=doc_type,
-                    size_bytes=size,
-                    n_chunks=len(fresh[rel]),
-                    n_issues=n_issues[rel],
-                )
-            )
-        s.flush()
-        s.add_all(
-            ChunkRow(
-                tenant_id=tenant,
-                id=c.id,
-                doc_id=c.doc_id,
-                source=c.source,
-                text=c.text,
-                sha256=c.sha256,
-                n_tokens=c.n_tokens,
-                meta=c.metadata,
-            )
-            for rel in todo
-            for c in fresh[rel]
-        )
-        retire_live_versions(s, tenant)
-        s.add(
-            IndexVersionRow(
-                tenant_id=tenant,
-                version=version,
-                path=str(vdir),
-                status="live",
-                n_chunks=len(all_chunks),
-                n_embedded=len(missing),
-            )
-        )
-        point_tenant_at(s, tenant, version)
-        set_live(root, version)  # the atomic swap; the SQL commit follows in the same block
-    prune(root, keep=2)
-    report.seconds["sql"] = time.perf_counter() - t
-    report.version = version
-    report.chunks_total = len(all_chunks)
-    report.chunks_embedded = len(missing)
-    report.issues = [str(i) for i in issues]
+    folder = Path(path)
+    files, issues = discover(folder)
+    store = docs_dir(settings, tenant)
+    source = API_SOURCE if folder.resolve() == store.resolve() else folder_source(folder)
+    opts = BuildOptions(embedder=embedder, chunk_config=chunk_config, count=count, progress=progress)
+    with tenant_lock(settings, tenant):
+        store.mkdir(parents=True, exist_ok=True)
+        owners = {rel: row.source for rel, row in known_documents(sessions, tenant).items()}
+        changes = _sync(folder, files, store, source, owners, issues)
+        report = build_from_store(store, tenant, changes, settings, sessions, issues, opts)
+        if source != API_SOURCE:  # the folder no longer has them: their copies leave the store after the commit
+            for rel in changes.removed:
+                drop(store, rel)
     report.seconds["total"] = time.perf_counter() - t0
     return report
+
+
+def drop(store: Path, rel: str) -> None:
+    """Remove document ``rel`` from the store, and the folders it leaves empty."""
+    (store / rel).unlink(missing_ok=True)
+    for parent in (store / rel).relative_to(store).parents:
+        folder = store / parent
+        if parent == Path(".") or any(folder.iterdir()):
+            break
+        folder.rmdir()

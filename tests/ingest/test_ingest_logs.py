@@ -72,7 +72,7 @@ def test_loader_world_b_logs_parsed_bad_lines_reported(tmp_path: Path) -> None:
     assert [(str(i).split(": ")[0]) for i in loaded.issues] == ["feeds/carrier_feed.log:3"]
     assert [u.text for u in loaded.units] == lines  # nothing lost
     assert [u.group for u in loaded.units] == ["ATP100200300", "NFX500600700", "L3", "ATP100200300"]
-    assert loaded.units[3].timestamp == "2021-03-03T09:10" and loaded.units[3].fields["event"]["f5"] == "HOLD-SEC"
+    assert loaded.units[3].timestamp == "2021-03-03T09:10:00Z" and loaded.units[3].fields["event"]["f5"] == "HOLD-SEC"
 
 
 def test_loader_world_a_scan_columns_grouped_by_tracking(tmp_path: Path) -> None:
