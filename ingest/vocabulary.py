@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ingest.loaders import discover
 from ingest.vocab_model import CODE_TOKEN_RE, KINDS, Mention, Pattern, Term, Vocabulary
+from ingest.vocab_names import learn_names
 from ingest.vocab_profile import PROFILE_NAME, read_profile
 from ingest.vocab_shapes import anchored, generalise, too_broad
 from ingest.vocab_tables import (
@@ -179,7 +180,7 @@ def learn_vocabulary(root: Path, files: Iterable[Path] | None = None, profile: P
 
     Never raises for bad content: what could not be used is in ``Vocabulary.problems`` as ``file:line: message``.
     """
-    root = Path(root)
+    root = Path(root).resolve()  # discover() returns paths under root: a relative root would be joined twice
     paths = sorted(Path(f) for f in files) if files is not None else discover(root)[0]
     vocab = Vocabulary()
     if profile is not None:
@@ -216,4 +217,5 @@ def learn_vocabulary(root: Path, files: Iterable[Path] | None = None, profile: P
         _scan_text(rel, lines, bare_values, text)
     _anchor_patterns(bare_regexes, fields, text, vocab)
     _add_recurring(text, vocab)
+    learn_names(loaded, vocab)
     return vocab
