@@ -21,7 +21,7 @@ from packing.claims import (
 )
 from packing.mapreduce import Generate, map_reduce, map_reduce_run
 from packing.packer import Evidence, Packed, PackedEvidence, TokenizerLike, pack
-from packing.prompt import NOT_FOUND
+from packing.prompt import NOT_FOUND, addresses_the_model
 
 __all__ = [
     "attribute",
@@ -79,18 +79,36 @@ def verify(
         Text whose claims need no evidence, typically the question (its order id may be repeated freely).
 
     A claim is supported when its normalised value occurs in a cited record (dates match across formats; a month
-    matches any date in it; amounts ignore thousands separators). An answer that cites nothing is checked against
-    all the evidence but is never ``verified``.
+    matches any date in it; amounts ignore thousands separators) that may speak for the question's subject: when
+    the question names orders or RMAs, a record naming only others does not, and a record addressing the model
+    ("ignore previous instructions ...") never does. An answer that cites nothing is checked against all the
+    evidence but is never ``verified``.
     """
     texts = _label_texts(evidence)
     cited = cited_labels(answer)
     known = [lab for lab in cited if lab in texts]
     unknown = [lab for lab in cited if lab not in texts]
     pool = [texts[lab] for lab in known] if known else list(texts.values())
+    pool = [t for t in pool if _may_support(t, given, answer, entities)]
     index, free = ClaimIndex(pool, entities), ClaimIndex([given], entities)
     claims = _claims(answer, entities, given)
     unsupported = [c for c in claims if not index.supports(c) and not free.supports(c)]
     return Verification(bool(known) and not unsupported and not unknown, claims, unsupported, known, unknown)
+
+
+SUBJECT_KINDS = ("order_id", "rma")
+def _may_support(text: str, question: str, answer: str, entities: EntitiesLike) -> bool:
+    """A record supports claims about the question's subject only if it is about that subject: when the question
+    names orders or RMAs, a record naming only other orders or RMAs (neither asked about nor named by the answer)
+    does not count; a record addressing the model never does."""
+    if addresses_the_model(text):
+        return False
+    asked = {c.value for c in extract_claims(question, entities) if c.kind in SUBJECT_KINDS}
+    if not asked:
+        return True
+    subjects = asked | {c.value for c in extract_claims(answer, entities) if c.kind in SUBJECT_KINDS}
+    named = {c.value for c in extract_claims(text, entities) if c.kind in SUBJECT_KINDS}
+    return not named or bool(named & subjects)
 
 
 _WHICH_ORDERS_IN_YEAR = re.compile(r"\bwhich orders\b.*\bin ((?:19|20)\d{2})\b", re.I)
