@@ -148,15 +148,15 @@ def chunk_file(
         used, alone = 0, None  # alone: the token count of `current` when it is one unit
         for unit in group:
             n = _tokens(unit.text, budget, count)
-            parts = [(unit, n)]
-            if n is None or n + 1 > budget:  # +1 for the joining newline
+            if n is not None and n + 1 <= budget:  # +1 for the joining newline
+                parts = [(unit, n)]
+            else:
                 parts = _split_long(unit, budget - 1, count)
                 size = n if n is not None else f"~{sum(k for _, k in parts)}"
                 issues.append(
                     LoadIssue(doc.id, unit.line, f"line of {size} tokens exceeds max_tokens: split into {len(parts)}")
                 )
             for part, k in parts:
-                assert k is not None, "a unit within the budget was counted"
                 if current and used + k + 1 > budget:
                     emit(current, alone)
                     current, used = [], 0

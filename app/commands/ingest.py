@@ -16,6 +16,8 @@ def register(cli: typer.Typer) -> None:
         tenant: str = typer.Option(..., "--tenant", "-t", help="tenant to ingest into"),
         max_tokens: int = typer.Option(256, help="max engine tokens per chunk"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object on the last line"),
+        source: str | None = typer.Option(None, help="the source's name (default dir:<DIR's absolute path>); give "
+                                                     "the old one after moving the folder"),
     ) -> None:
         """Ingest DIR into TENANT: only new or changed files are chunked and embedded; the index swaps atomically."""
         from rich.console import Console
@@ -40,7 +42,8 @@ def register(cli: typer.Typer) -> None:
                 bar.update(tasks[stage], completed=done, total=total)
 
             report = ingest_directory(
-                directory, tenant, settings, db.sessions, chunk_config=ChunkConfig(max_tokens), progress=progress
+                directory, tenant, settings, db.sessions, chunk_config=ChunkConfig(max_tokens), progress=progress,
+                source=source,
             )
         for issue in report.issues[:50]:
             console.print(f"[yellow]{issue}[/yellow]", markup=True, highlight=False)

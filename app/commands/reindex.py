@@ -44,8 +44,8 @@ def register(cli: typer.Typer) -> None:
                     assert row is not None, "the reindex row was recorded above"
                     out = {"tenant": tenant, "index_version": row.version, "status": row.status,
                            "detail": row.detail}
-        out["kept"] = versions(index_root(settings, tenant))
-        typer.echo(json.dumps(out) if as_json else
-                   f"{tenant}: {out['index_version']} {out['status']}; kept {', '.join(out['kept'])}")
+        kept = versions(index_root(settings, tenant))
+        typer.echo(json.dumps({**out, "kept": kept}) if as_json else
+                   f"{tenant}: {out['index_version']} {out['status']}; kept {', '.join(kept)}")
         if out["status"] != "live":
             raise typer.Exit(1)

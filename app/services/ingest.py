@@ -107,15 +107,22 @@ def ingest_directory(
     chunk_config: ChunkConfig | None = None,
     count: Callable[[str], int] | None = None,
     progress: ProgressFn | None = None,
+    source: str | None = None,
 ) -> IngestReport:
     """Ingest folder ``path`` into ``tenant`` as one source, recording it through ``sessions``; an unchanged folder
-    builds nothing and embeds nothing. Ingesting the tenant's store folder itself makes its files API documents."""
+    builds nothing and embeds nothing. Ingesting the tenant's store folder itself makes its files API documents.
+
+    ``source``: the source's name (default ``dir:<absolute path>``), e.g. the old name of a folder that moved."""
     t0 = time.perf_counter()
     check_tenant(tenant)
     folder = Path(path)
     files, issues = discover(folder)
     store = docs_dir(settings, tenant)
-    source = API_SOURCE if folder.resolve() == store.resolve() else folder_source(folder)
+    same = folder.resolve() == store.resolve()
+    if source is not None and (source == API_SOURCE or not source.strip() or len(source) > 600) and not same:
+        raise ValueError(f"source {source[:80]!r} is not a folder's: {API_SOURCE!r} names the API uploads; use a "
+                         "name of up to 600 characters (default: dir:<the folder's absolute path>)")
+    source = API_SOURCE if same else source or folder_source(folder)
     opts = BuildOptions(embedder=embedder, chunk_config=chunk_config, count=count, progress=progress)
     with tenant_lock(settings, tenant):
         store.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +33,10 @@ def _begin(store: Path, doc_id: str, path: Path, sha: str | None) -> Path:
     prev = None
     if path.is_file():
         prev = f"{token}.prev"
-        os.link(path, inc / prev)
+        try:
+            os.link(path, inc / prev)
+        except OSError:  # a file system without hard links
+            shutil.copy2(path, inc / prev)
     entry = inc / f"{token}.json"
     write_atomic(entry, json.dumps({"id": doc_id, "sha256": sha, "prev": prev}).encode())
     return entry

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from app.api.main import create_app
@@ -131,3 +132,21 @@ def test_kept_versions_can_be_made_live_again(tmp_path: Path, monkeypatch: Any) 
     assert out.exit_code == 0, out.output
     assert '"index_version": "v000004"' in out.output.splitlines()[-1]
     assert _live_doc_ids(settings, "acme") == {"memos/m0.md", "memos/m1.md", "memos/m2.md"}
+
+
+def test_a_moved_folder_keeps_its_documents_under_its_old_source_name(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    old, new = tmp_path / "old", tmp_path / "new"
+    (old / "notes").mkdir(parents=True)
+    (old / "notes" / "a.md").write_text("# A\n\nOrder #100200 shipped from LEJ1.\n")
+    emb = HashEmbedder()
+    with Database.of(settings) as db:
+        ingest_directory(old, "acme", settings, db.sessions, embedder=emb)
+        old.rename(new)
+        moved = ingest_directory(new, "acme", settings, db.sessions, embedder=emb)
+        assert moved.files_new == 0 and any("already ingested from dir:" in i for i in moved.issues)
+        named = ingest_directory(new, "acme", settings, db.sessions, embedder=emb, source=f"dir:{old.resolve()}")
+        assert named.unchanged and not named.issues
+        with pytest.raises(ValueError, match="names the API uploads"):
+            ingest_directory(new, "acme", settings, db.sessions, embedder=emb, source="api")
+    assert _docs(settings, "acme") == {"notes/a.md": f"dir:{old.resolve()}"}
