@@ -15,10 +15,13 @@ if TYPE_CHECKING:
 
 
 class LazyLLM:
-    """Calls ``load`` once, on the first `generate` or `tokenizer` read (thread-safe), then forwards to it."""
+    """Calls ``load`` once, on the first `generate` (thread-safe), then forwards to it. ``tokenizer``, when given,
+    loads the tokenizer alone, so that counting a prompt (and refusing one over budget) loads no weights."""
 
-    def __init__(self, load: Callable[[], Generator]) -> None:
+    def __init__(self, load: Callable[[], Generator], tokenizer: Callable[[], TokenizerLike] | None = None) -> None:
         self._load = load
+        self._load_tokenizer = tokenizer
+        self._tokenizer: TokenizerLike | None = None
         self._engine: Generator | None = None
         self._lock = threading.Lock()
 
@@ -31,7 +34,12 @@ class LazyLLM:
 
             return LLM.load(threads=threads or None)
 
-        return cls(load)
+        def tokenizer() -> TokenizerLike:
+            from engine.tokenizer import load_tokenizer
+
+            return load_tokenizer()  # the bundled model's own tokenizer, without its weights
+
+        return cls(load, tokenizer)
 
     @property
     def engine(self) -> Generator:
@@ -43,7 +51,13 @@ class LazyLLM:
 
     @property
     def tokenizer(self) -> TokenizerLike:
-        return self.engine.tokenizer
+        if self._engine is not None or self._load_tokenizer is None:
+            return self.engine.tokenizer
+        if self._tokenizer is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    self._tokenizer = self._load_tokenizer()
+        return self._tokenizer
 
     def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str], chat: bool,
                  kv_policy: KVSpec | None) -> GenerationLike:

@@ -27,3 +27,19 @@ def test_the_api_pipeline_retrieves_through_the_states_retriever_cache(tmp_path:
         assert state.pipeline.retrievers is state.retrievers and state.retrievers.embedder is embedder
     finally:
         state.close()
+
+
+def test_counting_a_prompt_loads_no_weights() -> None:
+    """An over-long question is refused by the packer's budget before any weights load (issue 20)."""
+    loads: list[str] = []
+
+    def load() -> LazyLLM:  # never called
+        loads.append("engine")
+        raise AssertionError("the engine was loaded")
+
+    def tokenizer() -> object:
+        loads.append("tokenizer")
+        return object()
+
+    llm = LazyLLM(load, tokenizer)  # type: ignore[arg-type]
+    assert llm.tokenizer is llm.tokenizer and loads == ["tokenizer"] and llm._engine is None
