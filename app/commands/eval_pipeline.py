@@ -31,6 +31,7 @@ def register(evals: typer.Typer) -> None:
         k: Annotated[int, typer.Option(help="Retrieved records per question.")] = 24,
         threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
         out: Annotated[Path, typer.Option(help="Results file.")] = Path("eval/results/pipeline_cpu.json"),
+        world: Annotated[str, typer.Option(help="The generated world the tenant holds (a label).")] = "a",
         json_out: Annotated[bool, typer.Option("--json", help="JSON object on the last line.")] = False,
     ) -> None:
         """Retrieval + packing recall, verifier flag rates, and end-to-end accuracy of `longhaul ask`."""
@@ -96,12 +97,14 @@ def register(evals: typer.Typer) -> None:
             summary.update({"answer_mode": answer_mode, "accuracy": result["answers"]["accuracy"],
                             "accuracy_by_type": result["answers"]["accuracy_by_type"],
                             "verified_rate": result["answers"]["verified_rate"],
+                            "false_verified_rate": result["answers"]["false_verified_rate"],
                             "latency_ms_median": result["answers"]["latency_ms_median"]})
         cmd = (f"longhaul eval pipeline --tenant {tenant} --questions {questions} --modes {modes} --budget {budget} "
                f"--answer-budget {answer_budget} --per-type {per_type} --answer-mode {answer_mode} --k {k} "
                f"--threads {threads}")
         result.update(summary)
-        result.update({"command": cmd, "tenant": tenant,
+        summary["world"] = world
+        result.update({"command": cmd + f" --world {world}", "tenant": tenant, "world": world,
                        "questions": str(questions), "budget": budget, "answer_budget": answer_budget,
                        "per_type": per_type, "k": k, "threads": threads,
                        "machine": f"{platform.machine()} {platform.node()}", "date": datetime.now(UTC).isoformat()})

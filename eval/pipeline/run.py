@@ -252,8 +252,10 @@ def score_answers(questions: Sequence[Mapping[str, Any]], ask: Ask) -> dict[str,
         )
     every = [x for v in acc.values() for x in v]
     every_v = [x for v in ver.values() for x in v]
+    false_verified = [bool(r["verified"]) and not r["correct"] for r in rows]
     return {
         "accuracy": _rate(every)["rate"],
+        "false_verified_rate": _rate(false_verified)["rate"],
         "n": len(every),
         "accuracy_by_type": {t: _rate(v) for t, v in sorted(acc.items())},
         "verified_rate": _rate(every_v)["rate"],
