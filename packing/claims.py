@@ -45,6 +45,8 @@ _ALPHA = re.compile(r"[a-z]+")
 MONTH_YEAR_RE = re.compile(r"\b" + _MON + r",?\s+(\d{4})\b", re.I)
 AMOUNT_PREFIX_RE = re.compile(r"(?:\$|\b(?:USD|EUR|GBP)\s?)" + _NUM, re.I)
 AMOUNT_SUFFIX_RE = re.compile(r"\b" + _NUM + r"\s?(?:USD|EUR|GBP|dollars)\b", re.I)
+# "10 days", "a 45-day window", "within 5 business days": a duration, checked like any other number
+DURATION_RE = re.compile(r"(?<![\d.,-])(\d{1,4})(?:\s+|-)(?:calendar\s+|business\s+|working\s+)?days?\b", re.I)
 # Evidence-side only: a bare decimal with cents ("1899.00" in a CSV value column) supports an amount claim.
 BARE_AMOUNT_RE = re.compile(r"(?<![\d.])(\d+)\.(\d{2})(?![\d.])")
 
@@ -106,9 +108,10 @@ def as_lexicon(entities: EntitiesLike) -> Lexicon:
 
 @dataclass(frozen=True)
 class Claim:
-    """One checkable fact: ``kind`` (date, month, amount, entity, an id kind of `IDENTIFIER_KINDS`, order_year), the
-    text as written and its normalised ``value`` (``2021-03-04``, ``2021-03``, ``1899.00``, ``#123456``,
-    ``#123456@2023``: an order listed under a year, supported only by one record naming both)."""
+    """One checkable fact: ``kind`` (date, month, amount, duration in days, entity, an id kind of
+    `IDENTIFIER_KINDS`, order_year), the text as written and its normalised ``value`` (``2021-03-04``, ``2021-03``,
+    ``1899.00``, ``9``, ``#123456``, ``#123456@2023``: an order listed under a year, supported only by one record
+    naming both)."""
 
     kind: str
     text: str
@@ -184,6 +187,8 @@ def _extract(text: str, lexicon: Lexicon) -> tuple[Claim, ...]:
             add(m, "date", _iso(m.group(3), MONTHS[m.group(2).lower()], m.group(1)))
         for m in MONTH_YEAR_RE.finditer(text):
             add(m, "month", f"{int(m.group(2)):04d}-{MONTHS[m.group(1).lower()]:02d}")
+    for m in DURATION_RE.finditer(text):
+        add(m, "duration", str(int(m.group(1))))
     for m in AMOUNT_PREFIX_RE.finditer(text):
         add(m, "amount", _amount(m.group(1), m.group(2)))
     for m in AMOUNT_SUFFIX_RE.finditer(text):

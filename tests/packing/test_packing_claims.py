@@ -33,7 +33,7 @@ def test_packing_claims_normalise_formats():
     assert _kv("ex-12 and sku-ap-0042") == [("id", "EX-12"), ("id", "SKU-AP-0042")]  # no lexicon: plain ids
     assert _kv("ex-12 and sku-ap-0042", HASH_ORDERS) == [("code", "ex-12"), ("sku", "sku-ap-0042")]
     assert _kv("#12345678 is too long for an order", HASH_ORDERS) == [("id", "#12345678")]
-    assert _kv("in 2021, 14 days, v3 and E1 [E2] are not ids") == []
+    assert _kv("in 2021, 14 days, v3 and E1 [E2] are not ids") == [("duration", "14")]  # a duration, no id
     assert _kv("HOLD-SEC at US-PHX, parcel AP387783373XB, order 4029988") == [
         ("id", "HOLD-SEC"), ("id", "US-PHX"), ("id", "AP387783373XB"), ("id", "4029988")]
     assert _kv("2021-13-40 is not a date") == []

@@ -75,7 +75,7 @@ def test_packing_near_duplicates_keep_the_better_ranked(tok):
         "two cartons, signed by the night shift lead, label reprinted once, seal intact, no damage noted, "
         "customer notified by email and SMS, expected delivery within three business days at the latest."
     )
-    almost = text.replace("three", "3")
+    almost = text.replace("two cartons", "2 cartons")
     other = "Order #400002 was refunded on 2021-03-09 because the parcel was damaged."
     ev = [
         Evidence("a", "note", other, 0.9, 1),
