@@ -75,6 +75,7 @@ class Lexicon:
     ids: Mapping[str, str] = field(default_factory=dict)
     patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()
     names: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
+    places: frozenset[str] = frozenset()  # entity values that are places (facilities): they scope a question
 
     def id_kind(self, token: str) -> tuple[str, str] | None:
         """``(kind, canonical)`` of a listed id, written with or without a leading ``#``."""

@@ -16,6 +16,7 @@ from packing.claims import (
     Claim,
     ClaimIndex,
     EntitiesLike,
+    as_lexicon,
     cited_labels,
     extract_claims,
     strip_citations,
@@ -107,8 +108,13 @@ def _may_support(text: str, question: str, answer: str, entities: EntitiesLike) 
     if addresses_the_model(text):
         return False
     asked = {c.value for c in extract_claims(question, entities) if c.kind in SUBJECT_KINDS}
-    if not asked:
-        return True
+    if not asked:  # no order asked about: the places it asks about scope it ("... came back to the Leipzig site")
+        places = as_lexicon(entities).places
+        if not places:
+            return True
+        at = {c.value for c in extract_claims(question, entities) if c.kind == "entity" and c.value in places}
+        named = {c.value for c in extract_claims(text, entities) if c.kind == "entity" and c.value in places}
+        return not at or not named or bool(at & named)
     subjects = asked | {c.value for c in extract_claims(answer, entities) if c.kind in SUBJECT_KINDS}
     named = {c.value for c in extract_claims(text, entities) if c.kind in SUBJECT_KINDS}
     return not named or bool(named & subjects)

@@ -258,3 +258,15 @@ def test_a_window_must_be_the_one_the_record_gives() -> None:
     question = "Which version of the refund policy was in effect on 2025-07-06, and what refund window did it set?"
     assert verify("POL-REFUND v6 [E1]: 10 days.", evidence, HASH_ORDERS, given=question).verified
     assert not verify("POL-REFUND v6 [E1]: 60 days.", evidence, HASH_ORDERS, given=question).verified
+
+
+def test_a_record_from_another_site_does_not_answer_for_the_asked_site() -> None:
+    from packing.claims import Lexicon
+
+    lex = Lexicon(names=(("LEJ1", ("Leipzig",), ("LEJ1",)), ("DUB1", ("Dublin",), ("DUB1",))),
+                  places=frozenset({"LEJ1", "DUB1"}))
+    evidence = ["# DUB1 notes 2020-11-03: returned headphones flagged EX-94 (weight mismatch).",
+                "# LEJ1 notes 2020-11-04: returned headphones had water damage, code EX-12."]
+    question = "What was wrong with the headphones that came back to the Leipzig warehouse in November 2020?"
+    assert not verify("It was flagged EX-94 [E1].", evidence, lex, given=question).verified
+    assert verify("It had water damage, EX-12 [E2].", evidence, lex, given=question).verified

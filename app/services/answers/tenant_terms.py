@@ -27,7 +27,8 @@ def _build(vocab: Vocabulary) -> Lexicon:
     patterns = tuple((CLAIM_KINDS[p.kind], re.compile(p.regex)) for p in vocab.patterns if p.kind in CLAIM_KINDS)
     names = tuple((t.canonical, tuple(dict.fromkeys(t.synonyms)), (t.canonical,))
                   for t in vocab.terms.values() if t.kind in NAMED_KINDS)
-    return Lexicon(ids=ids, patterns=patterns, names=names)
+    places = frozenset(t.canonical for t in vocab.terms.values() if t.kind == "facility")
+    return Lexicon(ids=ids, patterns=patterns, names=names, places=places)
 
 
 def lexicon_of(vocab: Vocabulary) -> Lexicon:
