@@ -6,7 +6,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,17 +264,20 @@ class LLM:
     def generate(self, prompt: str | list[int], *, max_new_tokens: int = 256, temperature: float = 0.0,
                  top_p: float = 1.0, seed: int | None = None, stop: Sequence[str] = (),
                  stop_token_ids: Sequence[int] = (), chat: bool = False, kv_policy: KVSpec | Policy | None = None,
-                 ignore_eos: bool = False) -> Generation:
+                 ignore_eos: bool = False, on_token: Callable[[str], None] | None = None) -> Generation:
         """Generate a continuation of ``prompt`` (text, or token ids); ``chat`` wraps text in the chat template.
 
         ``kv_policy``: the request's own KV cache (engine/kv/): a `KVSpec` (compression policy and storage dtype) or
         a bare `Policy` (model-dtype storage); None shares the LLM's cache, which doubles as the prefix cache;
-        ``ignore_eos`` keeps decoding past the end-of-sequence token (benchmarks).
+        ``ignore_eos`` keeps decoding past the end-of-sequence token (benchmarks); ``on_token`` is called with each
+        piece of text as soon as it is safe to show (the pieces join to the result's text). An exception it raises
+        ends the generation there and propagates (a caller whose client went away stops the decode that way).
         """
         out: list[Generation] = []
-        for _ in self._run(prompt, max_new_tokens, temperature, top_p, seed, stop, stop_token_ids, chat, kv_policy,
-                           ignore_eos, out):
-            pass
+        for piece in self._run(prompt, max_new_tokens, temperature, top_p, seed, stop, stop_token_ids, chat,
+                               kv_policy, ignore_eos, out):
+            if on_token is not None:
+                on_token(piece)
         return out[0]
 
     def stream(self, prompt: str | list[int], *, max_new_tokens: int = 256, temperature: float = 0.0,

@@ -75,6 +75,8 @@ class AskResponse(BaseModel):
     cached: bool = False
     index_version: str
     usage: UsageOut = UsageOut()
+    plan: list[str] = Field(default=[], description="how a multi-part question was read, one line a part")
+    partial: bool = Field(default=False, description="verified after clauses with unsupported claims were left out")
 
 
 class DocumentIn(Strict):

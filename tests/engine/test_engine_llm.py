@@ -143,3 +143,26 @@ def test_byte_tokenizer_fallback_round_trips(monkeypatch: pytest.MonkeyPatch) ->
     ids = tok.encode("héllo, wörld")
     assert tok.decode(ids) == "héllo, wörld" and max(ids) < 256
     assert tok.encode("<|im_end|>") == [tok.eos_id]
+
+
+def test_on_token_pieces_join_to_the_text_and_match_stream(llm: LLM) -> None:
+    pieces: list[str] = []
+    g = llm.generate(PROMPT, max_new_tokens=12, on_token=pieces.append)
+    assert pieces and "".join(pieces) == g.text
+    assert list(llm.stream(PROMPT, max_new_tokens=12)) == pieces  # one decode loop behind both paths
+
+
+def test_an_on_token_error_stops_the_decode_and_the_cache_stays_usable(llm: LLM) -> None:
+    class Gone(Exception):
+        pass
+
+    seen: list[str] = []
+
+    def hang_up(piece: str) -> None:
+        seen.append(piece)
+        raise Gone
+
+    with pytest.raises(Gone):
+        llm.generate(PROMPT, max_new_tokens=12, on_token=hang_up)
+    assert len(seen) == 1
+    assert llm.generate(PROMPT, max_new_tokens=12).text == _fresh(llm).generate(PROMPT, max_new_tokens=12).text

@@ -3,7 +3,8 @@ whose live version moves on right after it is first read (a swap between reading
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,10 +70,36 @@ class CountingGenerator:
         self.generations: list[FakeGeneration] = []
 
     def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str], chat: bool,
-                 kv_policy: object | None) -> FakeGeneration:
+                 kv_policy: object | None, on_token: Callable[[str], None] | None = None) -> FakeGeneration:
         gen = FakeGeneration(self.answer, list(range(self.n_generated)), self.tokenizer.count(prompt))
+        for piece in re.findall(r"\S+\s*", self.answer) if on_token else ():
+            on_token(piece)
         self.generations.append(gen)
         return gen
 
     def kv_bytes_for(self, n_tokens: int) -> int:
         return 1000 * n_tokens
+
+
+class CitingGenerator(CountingGenerator):
+    """Answers with the scan of ``order`` from the record that holds it, cited by the label the prompt gave that
+    record (a verifiable answer); ``delay_s`` passes before each token, so a stream can be watched arriving."""
+
+    def __init__(self, order: str = "#100231", delay_s: float = 0.0) -> None:
+        super().__init__()
+        self.order, self.delay_s = order, delay_s
+
+    def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str], chat: bool,
+                 kv_policy: object | None, on_token: Callable[[str], None] | None = None) -> FakeGeneration:
+        import time
+
+        m = re.search(rf"\[(E\d+)\][^\n]*order {re.escape(self.order)} scanned (\S+) at (\S+)", prompt)
+        text = f"Order {self.order} was scanned {m[2]} at {m[3]} [{m[1]}]." if m else "Not found in the evidence."
+        pieces = re.findall(r"\S+\s*", text)
+        for piece in pieces:
+            time.sleep(self.delay_s)
+            if on_token:
+                on_token(piece)
+        gen = FakeGeneration(text, list(range(len(pieces))), self.tokenizer.count(prompt))
+        self.generations.append(gen)
+        return gen

@@ -48,12 +48,13 @@ class Answer:
     generated_tokens: int = 0
     kv_bytes: int = 0
     plan: list[str] = field(default_factory=list)  # how a multi-part question was read, one line a part
+    partial: bool = False  # verified after clauses with unsupported claims were left out (the answer says which)
 
     def to_json(self) -> dict[str, Any]:
         return {"answer": self.answer, "citations": self.citations,
                 "context": {"tokens": self.context_tokens, "evidence": self.evidence},
                 "timings_ms": self.timings_ms, "verified": self.verified, "fallback": self.fallback,
                 "mode": self.mode, "tenant": self.tenant, "attempts": self.attempts,
-                "index_version": self.index_version, "plan": self.plan,
+                "index_version": self.index_version, "plan": self.plan, "partial": self.partial,
                 "usage": {"prompt_tokens": self.prompt_tokens, "generated_tokens": self.generated_tokens,
                           "kv_bytes": self.kv_bytes}}

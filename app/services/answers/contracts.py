@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ingest.vocab_model import Vocabulary
@@ -39,9 +39,10 @@ class Generator(Protocol):
     def tokenizer(self) -> TokenizerLike: ...
 
     def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str], chat: bool,
-                 kv_policy: KVSpec | None) -> GenerationLike:
+                 kv_policy: KVSpec | None, on_token: Callable[[str], None] | None = None) -> GenerationLike:
         """Continue ``prompt`` (already chat-templated when ``chat`` is False); ``kv_policy`` is an `engine.kv`
-        ``KVSpec`` for a compressed or quantized cache, None for the plain cache."""
+        ``KVSpec`` for a compressed or quantized cache, None for the plain cache; ``on_token`` is called with each
+        piece of the text as it is generated (the pieces join to the result's text)."""
         ...
 
     def kv_bytes_for(self, n_tokens: int) -> int:

@@ -60,8 +60,9 @@ class LazyLLM:
         return self._tokenizer
 
     def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str], chat: bool,
-                 kv_policy: KVSpec | None) -> GenerationLike:
-        return self.engine.generate(prompt, max_new_tokens=max_new_tokens, stop=stop, chat=chat, kv_policy=kv_policy)
+                 kv_policy: KVSpec | None, on_token: Callable[[str], None] | None = None) -> GenerationLike:
+        return self.engine.generate(prompt, max_new_tokens=max_new_tokens, stop=stop, chat=chat, kv_policy=kv_policy,
+                                    on_token=on_token)
 
     def kv_bytes_for(self, n_tokens: int) -> int:
         return self.engine.kv_bytes_for(n_tokens)

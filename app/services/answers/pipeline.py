@@ -7,6 +7,7 @@ import time
 from app.services.answers.answer import Answer, Usage
 from app.services.answers.computed import FACT_TARGETS, answer_from_records, carried_over, fact_table
 from app.services.answers.contracts import Generator, RetrieverSource, SearchesRecords
+from app.services.answers.events import Listener, Progress
 from app.services.answers.options import AskOptions
 from app.services.answers.tenant_terms import constraints_of, lexicon_of
 from ingest.vocab_model import Vocabulary
@@ -62,18 +63,22 @@ class Pipeline:
         return question
 
     def ask(self, question: str, tenant: str, options: AskOptions | None = None, *,
-            version: str | None = None) -> Answer:
+            version: str | None = None, listener: Listener | None = None) -> Answer:
         """Answer ``question`` from ``version`` of the tenant's index (default: the live one, read once here).
 
         A caller that keys a cache by the version (the API) reads it once and passes it, so the answer and its
-        cache entry always name the version the evidence came from."""
+        cache entry always name the version the evidence came from. ``listener`` hears the stages as they run and
+        the draft's tokens as they are generated (`app.services.answers.events`)."""
         opts = options or AskOptions()
         question = self._check(question)
-        t0 = time.perf_counter()
+        progress = Progress(listener)
+        t0 = progress.t0
+        progress.start("retrieve", mode=opts.mode)
         version = version or self.retrievers.live_version(tenant)
         retriever = self.retrievers.get(tenant, version)
         evidence = self._evidence(retriever, question, opts)
         timings = {"retrieve": (time.perf_counter() - t0) * 1e3}
+        progress.done("retrieve", records=len(evidence), index_version=version)
         if opts.mode == "retrieval_only":
             top = evidence[: min(len(evidence), 10)]
             timings["total"] = (time.perf_counter() - t0) * 1e3
@@ -81,21 +86,25 @@ class Pipeline:
                           [_ev(e) for e in top], [_ev(e) for e in top], 0, timings, index_version=version)
         parts = plan(question) if opts.mode == "hybrid" else [Part(question)]
         usage = Usage()
+        progress.start("pack")
         if len(parts) == 1 and parts[0].kind == "lookup":
-            result = self._lookup(question, evidence, retriever.vocabulary, opts, usage)
-            return self._answer(question, tenant, opts, version, result, usage, timings, t0)
-        return self._planned(question, parts, tenant, opts, version, retriever, evidence, usage, timings, t0)
+            result = self._lookup(question, evidence, retriever.vocabulary, opts, usage, progress)
+            return self._answer(question, tenant, opts, version, result, usage, timings, progress)
+        return self._planned(question, parts, tenant, opts, version, retriever, evidence, usage, timings, progress)
 
     def _lookup(self, question: str, evidence: list[Evidence], vocab: Vocabulary, opts: AskOptions,
-                usage: Usage) -> VerifiedAnswer:
-        """Pack -> generate -> verify over ``evidence`` (retrieval already done)."""
+                usage: Usage, progress: Progress) -> VerifiedAnswer:
+        """Pack -> generate -> verify over ``evidence`` (retrieval already done); ``progress`` hears each pass
+        and its tokens."""
         llm, kv_policy = self.llm, opts.kv_spec()
 
         def generate(prompt: str) -> str:
+            progress.generating()
             t = time.perf_counter()
             out = llm.generate(prompt, max_new_tokens=opts.max_new_tokens, stop=["<|im_end|>"], chat=False,
-                               kv_policy=kv_policy)
+                               kv_policy=kv_policy, on_token=progress.token)
             usage.add(out, llm.kv_bytes_for(out.prompt_tokens + len(out.token_ids)), (time.perf_counter() - t) * 1e3)
+            progress.generated(len(out.token_ids))
             return out.text
 
         return answer_with_verification(question, evidence, llm.tokenizer, opts.budget, generate, lexicon_of(vocab),
@@ -103,27 +112,30 @@ class Pipeline:
                                         attribute_uncited=True)
 
     def _answer(self, question: str, tenant: str, opts: AskOptions, version: str, result: VerifiedAnswer,
-                usage: Usage, timings: dict[str, float], t0: float, plan_lines: list[str] | None = None,
+                usage: Usage, timings: dict[str, float], progress: Progress, plan_lines: list[str] | None = None,
                 extra: list[dict[str, str]] | None = None, text: str | None = None,
                 verified: bool | None = None) -> Answer:
-        total = (time.perf_counter() - t0) * 1e3
+        progress.finished(result.verified)  # the model's last pass; a composed answer may still be unverified
+        verified = result.verified if verified is None else verified
+        total = progress.elapsed_ms()
         timings.update({"generate": usage.generate_ms,
                         "pack_and_verify": total - timings["retrieve"] - usage.generate_ms, "total": total})
+        if progress.ttft_ms is not None:
+            timings["first_token"] = progress.ttft_ms
         packed, extra = result.packed, extra or []
         return Answer(
-            question, tenant, opts.mode, result.answer if text is None else text,
-            result.verified if verified is None else verified, result.fallback,
+            question, tenant, opts.mode, result.answer if text is None else text, verified, result.fallback,
             [_ev(e) for e in result.citations] + [{k: e[k] for k in ("id", "source", "text")} for e in extra],
             ([dict(_ev(p.evidence), label=p.label) for p in packed.evidence] if packed else []) + extra,
             packed.tokens if packed else 0, timings,
             [{"context": a.context, "answer": a.answer, "verified": a.verification.verified, "tokens": a.tokens,
               "unsupported": [c.text for c in a.verification.unsupported]} for a in result.attempts],
             index_version=version, prompt_tokens=usage.prompt_tokens, generated_tokens=usage.generated_tokens,
-            kv_bytes=usage.kv_bytes, plan=plan_lines or [])
+            kv_bytes=usage.kv_bytes, plan=plan_lines or [], partial=result.partial)
 
     def _planned(self, question: str, parts: list[Part], tenant: str, opts: AskOptions, version: str,
                  retriever: SearchesRecords, evidence: list[Evidence], usage: Usage, timings: dict[str, float],
-                 t0: float) -> Answer:
+                 progress: Progress) -> Answer:
         """Each part on its own pass: lookups through the model, lists and counts from the records; composed in
         order, each part keeping its citations; verified only when every part is."""
         vocab = retriever.vocabulary
@@ -139,7 +151,7 @@ class Pipeline:
             plan_lines[i] = f"{parts[i].describe()} -> retrieval and the model"
             # the whole question is retrieved, packed and asked (the small model answers its first part more
             # reliably with the question's own wording); claims about the other parts are left out by verification
-            first = self._lookup(question, evidence, vocab, opts, usage)
+            first = self._lookup(question, evidence, vocab, opts, usage, progress)
             texts[i], verified = first.answer, first.verified
             inherited = carried_over(parts[i].text, first.answer, vocab, table) if first.verified else {}
         label0 = (len(first.packed.evidence) if first and first.packed else 0) + 1
@@ -159,5 +171,5 @@ class Pipeline:
                       for j, r in enumerate(computed.record_ids)]
         if first is None:
             first = VerifiedAnswer("", True, False, [], None, [])
-        return self._answer(question, tenant, opts, version, first, usage, timings, t0, plan_lines, extra,
+        return self._answer(question, tenant, opts, version, first, usage, timings, progress, plan_lines, extra,
                             "\n".join(texts), verified)
