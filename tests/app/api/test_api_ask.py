@@ -37,7 +37,7 @@ def test_second_identical_question_is_served_from_the_cache(server: Server, api_
     assert 'longhaul_answer_cache_total{result="hit"}' in metrics
 
 
-def test_stream_sends_stages_tokens_citations_then_done(server: Server, api_env: ApiEnv) -> None:
+def test_stream_sends_stages_verdict_answer_citations_then_done(server: Server, api_env: ApiEnv) -> None:
     order, _ = api_env.needle
     body = _ask(api_env, f"What happened to order {order}?", use_cache=False)
     events: list[tuple[str, object]] = []
@@ -52,10 +52,10 @@ def test_stream_sends_stages_tokens_citations_then_done(server: Server, api_env:
             elif line.startswith("data: "):
                 events.append((name, json.loads(line[6:])))
     names = [n for n, _ in events]
-    assert names[0] == "stage" and names[-1] == "done" and "token" in names
-    assert names.index("citations") > max(i for i, n in enumerate(names) if n == "token")
-    text = "".join(d["text"] for n, d in events if n == "token")
-    assert text.startswith("Top evidence")
+    assert names[0] == "stage" and names[-4:] == ["verdict", "answer", "citations", "done"]
+    assert "token" not in names  # retrieval only: no model, no draft
+    answer = dict(events)["answer"]
+    assert answer["answer"].startswith("Top evidence") and dict(events)["citations"] == answer["citations"]
     assert events[-1][1]["index_version"].startswith("v")
 
 
