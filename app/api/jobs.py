@@ -1,5 +1,5 @@
-"""Reconciliation jobs: POST /v1/jobs/reconcile, GET /v1/jobs/{id} (progress), its results as JSONL or CSV,
-cancel and resume. Items run on Celery workers (Redis) or in this process."""
+"""Reconciliation jobs: POST /v1/jobs/reconcile, GET /v1/jobs (list, by state), GET /v1/jobs/{id} (progress), its
+results as JSONL or CSV, cancel and resume. Items run on Celery workers (Redis) or in this process."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import AgentKey, SessionDep, StateDep
 from app.api.problems import COMMON, NOT_FOUND, UNAVAILABLE, Responses
-from app.api.schemas import JobOut, ReconcileIn
+from app.api.schemas import JobList, JobOut, ReconcileIn
 from app.api.state import AppState
+from app.core.rows import JobRow
 from app.services import jobs as J
 from app.services.selections import delayed_refund_orders
 
@@ -27,7 +28,10 @@ def _out(state: AppState, s: Session, tenant: str, job_id: str) -> dict[str, Any
     found = J.get_job(s, tenant, job_id)
     if found is None:
         raise HTTPException(404, f"no job {job_id[:40]!r} in this tenant")
-    job, counts = found
+    return _job(state, *found)
+
+
+def _job(state: AppState, job: JobRow, counts: dict[str, int]) -> dict[str, Any]:
     finished = counts["done"] + counts["failed"] + counts["cancelled"]
     return {"id": job.id, "tenant": job.tenant_id, "status": job.status, "n_items": job.n_items, "counts": counts,
             "progress": finished / job.n_items if job.n_items else 1.0, "runner": state.jobs.kind,
@@ -60,6 +64,16 @@ async def reconcile(body: ReconcileIn, key: AgentKey, state: StateDep, s: Sessio
         raise HTTPException(422, str(exc)) from exc
     _dispatch(state, job.id, await run_in_threadpool(J.pending_items, s, job.id))
     return await run_in_threadpool(_out, state, s, key.tenant, job.id)
+
+
+@router.get("", response_model=JobList, responses=COMMON)
+async def list_jobs(key: AgentKey, state: StateDep, s: SessionDep,
+                    job_state: Annotated[Literal["queued", "running", "cancelled", "done", "failed"] | None,
+                                         Query(alias="state", description="only jobs in this state")] = None,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    """The key's tenant's jobs, newest first."""
+    found = await run_in_threadpool(J.list_jobs, s, key.tenant, job_state, limit)
+    return {"jobs": [_job(state, job, counts) for job, counts in found]}
 
 
 @router.get("/{job_id}", response_model=JobOut, responses={**COMMON, **NOT_FOUND})

@@ -44,6 +44,25 @@ class AskRequest(ApiAskOptions):
     use_cache: StrictBool = True
 
 
+class SearchIn(Strict):
+    query: str = Field(min_length=1, max_length=4000, pattern=r"\S",
+                       examples=["late shipments from LEJ1 in March 2021"])
+    k: StrictInt = Field(default=10, ge=1, le=100, description="number of hits")
+    rerank: StrictBool = _inherited("rerank")
+
+
+class HitOut(BaseModel):
+    id: str
+    source: str
+    text: str
+    score: float
+
+
+class SearchOut(BaseModel):
+    hits: list[HitOut] = Field(description="best first")
+    index_version: str
+
+
 class EvidenceOut(BaseModel):
     id: str
     source: str
@@ -167,3 +186,7 @@ class JobOut(BaseModel):
     runner: str
     created_at: UtcDatetime
     finished_at: UtcDatetime | None
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut] = Field(description="newest first")

@@ -121,6 +121,23 @@ def get_job(s: Session, tenant: str, job_id: str) -> tuple[JobRow, dict[str, int
     return job, {k: counts.get(k, 0) for k in ("pending", "done", "failed", "cancelled")}
 
 
+def list_jobs(s: Session, tenant: str, status: str | None = None, limit: int = 50
+              ) -> list[tuple[JobRow, dict[str, int]]]:
+    """The tenant's jobs, newest first (only those in ``status`` when given), each with its item counts."""
+    q = select(JobRow).where(JobRow.tenant_id == tenant).order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
+    if status is not None:
+        q = q.where(JobRow.status == status)
+    jobs = list(s.scalars(q.execution_options(populate_existing=True)))
+    counts: dict[str, dict[str, int]] = {j.id: dict.fromkeys(("pending", "done", "failed", "cancelled"), 0)
+                                         for j in jobs}
+    if jobs:
+        rows = s.execute(select(JobItemRow.job_id, JobItemRow.status, func.count())
+                         .where(JobItemRow.job_id.in_(list(counts))).group_by(JobItemRow.job_id, JobItemRow.status))
+        for job_id, item_status, n in rows:
+            counts[job_id][item_status] = n
+    return [(j, counts[j.id]) for j in jobs]
+
+
 def reopen_job(s: Session, job_id: str) -> None:
     """A cancelled job resumes: its cancelled items become pending again (done items stay done)."""
     s.execute(update(JobItemRow).where(JobItemRow.job_id == job_id, JobItemRow.status == "cancelled")

@@ -19,12 +19,20 @@ from schemathesis.checks import (
 from app.api.main import create_app
 from app.core.settings import Settings
 from app.services.answers import Answer, AskOptions
+from tests.helpers.answers import FakeRetriever
 from tests.helpers.fakes import HashEmbedder, OneVersion
 from tests.helpers.sql import new_key
 
 
+class SearchableVersion(OneVersion):
+    """One live version whose retriever finds a few fixed records (POST /v1/search)."""
+
+    def get(self, tenant: str, version: str) -> FakeRetriever:  # type: ignore[override]
+        return FakeRetriever(version)
+
+
 class InstantPipeline:
-    retrievers = OneVersion()
+    retrievers = SearchableVersion()
 
     def ask(self, question: str, tenant: str, options: AskOptions | None = None, *, version: str) -> Answer:
         mode = (options or AskOptions()).mode
