@@ -44,6 +44,57 @@ def print_report(answer: dict[str, Any], question: str) -> None:
     console.print("timings: " + ", ".join(f"{k} {v:,.0f} ms" for k, v in answer["timings_ms"].items()))
 
 
+def print_verdict(answer: dict[str, Any]) -> None:
+    """One line: verified or not, and the drafts' claims that verification left out."""
+    from rich.console import Console
+
+    from app.services.answers.events import verdict_of
+
+    verdict = verdict_of(answer)
+    status = "[green]verified[/]" if verdict["verified"] else "[yellow]not verified[/]"
+    left_out = f"; left out (unsupported by the records): {', '.join(verdict['withdrawn'])}" if verdict[
+        "withdrawn"] else ""
+    Console().print(f"verdict: {status}{' (partial)' if verdict['partial'] else ''}{left_out}", highlight=False)
+
+
+class TerminalStream:
+    """A pipeline listener for the terminal: a spinner naming the stage while nothing else shows (retrieval,
+    packing, verification), and the draft's tokens printed as the engine generates them."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console()
+        self.status = self.console.status("retrieving the evidence ...", spinner="dots")
+        self.spinning = False
+
+    def spin(self, text: str) -> None:
+        self.status.update(text)
+        if not self.spinning:
+            self.status.start()
+            self.spinning = True
+
+    def stop(self) -> None:
+        if self.spinning:
+            self.status.stop()
+            self.spinning = False
+
+    def __call__(self, event: str, data: dict[str, Any]) -> None:
+        if event == "token":
+            self.console.file.write(data["text"])
+            self.console.file.flush()
+        elif data.get("status") == "start" and data["stage"] == "generate":
+            self.stop()
+            again = " (again, on a narrower context)" if data["attempt"] > 1 else ""
+            self.console.print(f"[dim]draft{again}:[/] ", end="")
+        elif data.get("status") == "start":
+            self.spin({"retrieve": "retrieving the evidence ...", "pack": "packing the context ...",
+                       "verify": "verifying the draft against the records ..."}.get(data["stage"], data["stage"]))
+        elif data.get("status") == "done" and data["stage"] == "generate":
+            self.console.print()
+            self.spin("verifying the draft against the records ...")
+
+
 def register(cli: typer.Typer) -> None:
     @cli.command()
     def ask(
@@ -59,14 +110,21 @@ def register(cli: typer.Typer) -> None:
         kv: Annotated[str, typer.Option(help=_FIELD["kv"].description)] = _FIELD["kv"].default,
         json_out: Annotated[bool, typer.Option("--json", help="The answer as JSON, last line.")] = False,
     ) -> None:
-        """Answer QUESTION from the tenant's history, citing the evidence; unverifiable answers say so."""
+        """Answer QUESTION from the tenant's history, citing the evidence; unverifiable answers say so. The draft
+        streams to the terminal as it is generated (a spinner while retrieving), then the verdict and the report."""
         from app.core.settings import get_settings
         from app.services.answers import pipeline_for
 
         opts = AskOptions.of(mode=mode, budget=budget, k=k, max_new_tokens=max_new_tokens, rerank=rerank,
                              order=order, kv=kv)
-        result = pipeline_for(get_settings()).ask(question, tenant, opts).to_json()
+        pipeline = pipeline_for(get_settings())
         if json_out:
-            typer.echo(json.dumps(result))
-        else:
-            print_report(result, question)
+            typer.echo(json.dumps(pipeline.ask(question, tenant, opts).to_json()))
+            return
+        terminal = TerminalStream()
+        try:
+            result = pipeline.ask(question, tenant, opts, listener=terminal).to_json()
+        finally:
+            terminal.stop()
+        print_verdict(result)
+        print_report(result, question)
