@@ -57,9 +57,11 @@ def register(bench: typer.Typer) -> None:
         tokens: Annotated[int, typer.Option(help="Generated corpus size.")] = 30_000,
         work_dir: Annotated[Path, typer.Option(help="Corpus and index.")] = Path(".longhaul/bench_service"),
         out_dir: Annotated[Path, typer.Option(help="Where the results file goes.")] = Path("eval/results"),
+        ttft_requests: Annotated[int, typer.Option(help="Streamed answers timed for time to first token, per "
+                                                        "generating mode (0: none).")] = 3,
         as_json: Annotated[bool, typer.Option("--json", help="JSON on the last line.")] = False,
     ) -> None:
-        """Requests/s, p50/p99, 5xx, 429s and lost requests per mode x concurrency."""
+        """Requests/s, p50/p99, 5xx, 429s and lost requests per mode x concurrency; time to first token."""
         from rich.console import Console
 
         from eval.bench import service as bench_service
@@ -88,7 +90,8 @@ def register(bench: typer.Typer) -> None:
                 raise ValueError("--url needs --key")
             console.print(f"[cyan]bench service[/] {url}: modes {modes}, levels {levels}, {seconds:.0f} s each")
             summary = bench_service.run(url, key, questions, modes.split(","),
-                                        [int(x) for x in levels.split(",")], seconds, extra={"rerank": rerank})
+                                        [int(x) for x in levels.split(",")], seconds, extra={"rerank": rerank},
+                                        ttft_requests=ttft_requests)
         finally:
             if proc is not None:
                 proc.terminate()
@@ -102,6 +105,10 @@ def register(bench: typer.Typer) -> None:
             console.print(f"{lv['mode']:>15} c={lv['concurrency']:<3} {lv['rps']:7.2f} req/s  p50 {lv['p50_ms']} ms"
                           f"  p99 {lv['p99_ms']} ms  5xx {lv['errors_5xx']}  429 {lv['rejected_429']}"
                           f"  lost {lv['lost']}")
+        for t in summary["ttft"]:
+            console.print(f"{t['mode']:>15} time to first token p50 {t['client_ttft_p50_ms']} ms (server "
+                          f"{t['server_ttft_p50_ms']} ms) of {t['total_p50_ms']} ms, {t['with_tokens']}/"
+                          f"{t['requests']} streamed tokens")
         if as_json:
             typer.echo(json.dumps(summary))
 

@@ -100,3 +100,14 @@ def test_bad_requests_are_refused_before_the_stream(live: Any) -> None:
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
     r = httpx.post(srv.url + "/v1/ask/stream", json={"question": "q"}, headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401
+
+
+def test_the_service_benchmark_measures_time_to_first_token(live: Any) -> None:
+    from eval.bench.service import first_tokens
+
+    srv, headers, _ = live
+    out = first_tokens(srv.url, headers["Authorization"].removeprefix("Bearer "), [QUESTION], "hybrid", 2,
+                       extra={"budget": 512})
+    assert out["requests"] == out["with_tokens"] == 2
+    assert 0 < out["client_ttft_p50_ms"] < out["total_p50_ms"] - 4 * DELAY_S * 1e3
+    assert 0 < out["server_ttft_p50_ms"] <= out["client_ttft_p50_ms"] + 50
