@@ -46,7 +46,7 @@ class AskRequest(ApiAskOptions):
 
 class SearchIn(Strict):
     query: str = Field(min_length=1, max_length=4000, pattern=r"\S",
-                       examples=["late shipments from LEJ1 in March 2021"])
+                       examples=["late shipments in March 2021"])
     k: StrictInt = Field(default=10, ge=1, le=100, description="number of hits")
     rerank: StrictBool = _inherited("rerank")
 
