@@ -130,3 +130,21 @@ def test_a_full_queue_is_a_rate_limit_error(live: Any, monkeypatch: pytest.Monke
                                                   extra_body={"longhaul": {"use_cache": False}})
     assert busy.value.response.headers["retry-after"] == "3"
     assert busy.value.code == "rate_limit_exceeded"
+
+
+@pytest.mark.slow
+def test_the_real_engine_streams_a_draft_through_the_openai_client(server: Any, api_env: Any) -> None:
+    """End to end on the bundled model (loads it: ~30-60 s on a 2-core CPU): tokens as chunks, then the answer."""
+    order, _ = api_env.needle
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=api_env.keys["acme:agent"], max_retries=0,
+                           timeout=600)
+    chunks = list(client.chat.completions.create(
+        model="longhaul-hybrid", messages=[{"role": "user", "content": f"What happened to order {order}?"}],
+        stream=True, max_tokens=48, extra_body={"longhaul": {"use_cache": False, "budget": 1024}}))
+    extras = [c.model_extra["longhaul"] for c in chunks if c.model_extra and "longhaul" in c.model_extra]
+    events = [e["event"] for e in extras]
+    assert "token" in events and events.index("token") < events.index("verdict") < events.index("answer")
+    first = next(e for e in extras if e["event"] == "token")
+    answer = next(e for e in extras if e["event"] == "answer")
+    assert 0 < first["ttft_ms"] < answer["timings_ms"]["total"]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
