@@ -26,6 +26,14 @@ KIND_KEYS = {
 }
 CODE_TOKEN_RE = re.compile(r"#?[A-Za-z0-9](?:[A-Za-z0-9_./\-]*[A-Za-z0-9])?")
 _NAME_LIKE = re.compile(r"[\sa-z]")  # a canonical with a space or a lowercase letter is matched as a name
+_POLICY_VERSION_RE = re.compile(r"(?P<name>\S.*?),?[ _](?:v|version |rev\.? ?|revision |edition )(?P<n>\d+)", re.I)
+
+
+def policy_version(canonical: str) -> tuple[str, int] | None:
+    """``("POL-REFUND", 3)`` for ``POL-REFUND v3``, ``("Returns Handbook", 2)`` for ``Returns Handbook revision 2``;
+    None for a policy named without a version."""
+    m = _POLICY_VERSION_RE.fullmatch(canonical)
+    return (m.group("name"), int(m.group("n"))) if m else None
 
 
 @dataclass(frozen=True)
@@ -150,16 +158,15 @@ class Vocabulary:
                     continue
             if t is None and m.group(0).isdigit():  # a bare number for an id the tenant writes as #N
                 t = codes.get("#" + m.group(0))
-            if t is None and "/" in m.group(0):  # "EXC/HOLD-SEC": a known code inside a slashed token
-                at = m.start()
-                for piece in m.group(0).split("/"):
-                    p = codes.get(piece)
-                    if p is not None:
-                        found.append((at, at + len(piece), 0, p.kind, p.canonical))
-                    at += len(piece) + 1
-                continue
             if t is not None:
                 found.append((m.start(), m.end(), 0, t.kind, t.canonical))
+            elif "/" in m.group(0):  # a compound of codes ("EXC/HOLD-SEC", "DEPARTED/LATE"): each known part
+                at = m.start()
+                for part in m.group(0).split("/"):
+                    pt = codes.get(part)
+                    if pt is not None:
+                        found.append((at, at + len(part), 0, pt.kind, pt.canonical))
+                    at += len(part) + 1
         for kind, rx in c["name_res"].items():
             for m in rx.finditer(text):
                 t = c["names"][kind][m.group(0).lower()]

@@ -6,7 +6,7 @@
    and generalised by shape they give the kind's value patterns (a bare number only after the contexts it was
    seen in: ``#``, ``ref ``, its column's words);
 4. code-like tokens that recur across files (``EX-41``, ``HOLD-SEC``), kind ``code`` with counts, and policy
-   names with a version (``POL-REFUND v3``).
+   names with a version (``POL-REFUND v3``, ``Returns Handbook, revision 2``: `ingest.vocab_policies`).
 
 Nothing here knows any tenant's names: ``learn_vocabulary(root)`` on another tenant's folder learns that tenant's.
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 from ingest.loaders import discover
 from ingest.vocab_model import CODE_TOKEN_RE, KINDS, Mention, Pattern, Term, Vocabulary
 from ingest.vocab_names import learn_names
+from ingest.vocab_policies import PolicySightings
 from ingest.vocab_profile import PROFILE_NAME, read_profile
 from ingest.vocab_shapes import anchored, generalise, too_broad
 from ingest.vocab_tables import (
@@ -38,7 +39,6 @@ from ingest.vocab_tables import (
 __all__ = ["KINDS", "Mention", "Pattern", "Term", "Vocabulary", "learn_vocabulary"]
 
 RECURRING_CODE_RE = re.compile(r"(?<![\w#\-])(?:[A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+)+|[A-Z]+[0-9][A-Z0-9]*)(?![\w\-])")
-POLICY_RE = re.compile(r"(?<![\w\-])([A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+)*)[ _](?:v|version |rev\.? ?)(\d+)\b")
 ANCHOR_RE = re.compile(r"(?:(?<![A-Za-z])([A-Za-z]{2,12})[ ]?[:#=]?[ ]?|(#))$")
 MIN_FILES = 2  # a code-like token is a code when it recurs in this many files
 MIN_ANCHOR = 3  # a context anchors a bare pattern when it precedes this many known values
@@ -52,7 +52,7 @@ class _Text:
     code_first: dict[str, str] = field(default_factory=dict)
     pairs: Counter[tuple[str, str]] = field(default_factory=Counter)  # code directly followed by code
     code_count: Counter[str] = field(default_factory=Counter)
-    policies: dict[str, str] = field(default_factory=dict)  # "NAME vN" -> first source
+    policies: PolicySightings = field(default_factory=PolicySightings)
     anchors: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, context) -> count
 
 
@@ -76,8 +76,7 @@ def _scan_text(rel: str, lines: list[str], bare: dict[str, str], out: _Text) -> 
             out.code_files[tok].add(rel)
             out.code_count[tok] += 1
             out.code_first.setdefault(tok, f"{rel}:{i}")
-        for m in POLICY_RE.finditer(line):
-            out.policies.setdefault(f"{m.group(1)} v{m.group(2)}", f"{rel}:{i}")
+        out.policies.scan(line, f"{rel}:{i}")
         if not bare:
             continue
         for m in CODE_TOKEN_RE.finditer(line):
@@ -144,7 +143,7 @@ def _code_names(text: _Text) -> dict[str, str]:
 def _add_recurring(text: _Text, vocab: Vocabulary) -> None:
     id_rx = [re.compile(p.regex) for p in vocab.patterns if p.kind in ID_KINDS]
     codes: list[str] = []
-    policy_names = {n.rsplit(" v", 1)[0] for n in text.policies}
+    policy_names = text.policies.code_names
     named = _code_names(text)
     for tok, files in text.code_files.items():
         count = text.code_count[tok]
@@ -163,13 +162,7 @@ def _add_recurring(text: _Text, vocab: Vocabulary) -> None:
     for regex, is_bare in generalise(codes, min_support=3, min_share=0.05):
         if not is_bare and re.match(r"[A-Z]", regex) and too_broad(regex) is None:
             vocab.add_pattern(Pattern("code", rf"(?<![\w\-]){regex}(?![\w\-])", f"{len(codes)} recurring codes"))
-    for name, source in text.policies.items():
-        if vocab.kind_of(name) in (None, "policy"):
-            vocab.add_term(Term("policy", name, (), source))
-    names = sorted({n.rsplit(" v", 1)[0] for n in text.policies})
-    if names:
-        alts = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-        vocab.add_pattern(Pattern("policy", rf"(?<![\w\-])(?:{alts})[ _]v\d+\b", f"{len(names)} policy names"))
+    text.policies.add_to(vocab)
 
 
 def learn_vocabulary(root: Path, files: Iterable[Path] | None = None, profile: Path | None = None) -> Vocabulary:

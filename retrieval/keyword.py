@@ -130,11 +130,18 @@ class KeywordIndex:
         return tantivy.Query.boolean_query(should)
 
     def search(
-        self, query: str, k: int = 50, filters: dict[str, Any] | None = None, boosts: dict[str, list[str]] | None = None
+        self,
+        query: str,
+        k: int = 50,
+        filters: dict[str, Any] | None = None,
+        boosts: dict[str, list[str]] | None = None,
+        require_text: bool = True,
     ) -> list[tuple[int, float]]:
         """Top ``k`` ``(row, bm25 score)`` for the query's tokens (OR), restricted by ``filters``.
 
         ``boosts`` maps a filter field to values whose presence adds a bonus (e.g. order ids named in the query).
+        ``require_text=False`` (with ``filters``): rows that pass the filters count even when they share no word with
+        the query (score 0, after those that do): a scan line that names only a linked tracking number.
         """
         terms = list(dict.fromkeys(tokenize(query)))
         should = [(tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "text", t)) for t in terms]
@@ -148,7 +155,8 @@ class KeywordIndex:
         if not should and not must:
             return []
         text_q = tantivy.Query.boolean_query(should) if should else tantivy.Query.all_query()
-        q = tantivy.Query.boolean_query([(tantivy.Occur.Must, text_q), *must]) if must else text_q
+        text_occur = tantivy.Occur.Must if require_text or not must else tantivy.Occur.Should
+        q = tantivy.Query.boolean_query([(text_occur, text_q), *must]) if must else text_q
         hits = self.searcher.search(q, k, count=False).hits
         if not hits:
             return []

@@ -37,6 +37,7 @@ class QueryAnalysis:
     synonyms: dict[str, str] = field(default_factory=dict)  # surface in the query -> canonical value
     date_from: str | None = None
     date_to: str | None = None
+    spans: list[tuple[str, str]] = field(default_factory=list)  # every span it names (`date_spans`)
 
     def key(self, name: str) -> list[str]:
         return self.keys.get(name, [])
@@ -80,8 +81,8 @@ def _day_range(y: str, mi: int, d: int) -> tuple[str, str] | None:
     return day, day
 
 
-def date_range(query: str) -> tuple[str | None, str | None]:
-    """The inclusive ISO date range the query speaks of: days, months, quarters, else whole years."""
+def _spans(query: str) -> list[tuple[str, str]]:
+    """Days, months and quarters the query names, as inclusive ISO spans."""
     spans = [(f"{y}-{m}-{d}", f"{y}-{m}-{d}") for y, m, d in ISO_DATE_RE.findall(query)]
     taken: list[tuple[int, int]] = []
     for m in DAY_MONTH_YEAR_RE.finditer(query):
@@ -102,8 +103,20 @@ def date_range(query: str) -> tuple[str | None, str | None]:
     for q, y in QUARTER_RE.findall(query):
         m0 = 3 * (int(q) - 1) + 1
         spans.append((f"{y}-{m0:02d}-01", f"{y}-{m0 + 2:02d}-{calendar.monthrange(int(y), m0 + 2)[1]:02d}"))
-    if not spans:
-        spans = [(f"{y}-01-01", f"{y}-12-31") for y in YEAR_RE.findall(query)]
+    return spans
+
+
+def date_spans(query: str) -> list[tuple[str, str]]:
+    """Every inclusive ISO span the query names: days, months, quarters, then each year it names (``in 2023``)
+    that none of those lies in ("in March 2021 ... and in 2023" is two spans)."""
+    spans = _spans(query)
+    years = [(f"{y}-01-01", f"{y}-12-31") for y in YEAR_RE.findall(query)]
+    return spans + [y for y in years if not any(y[0] <= s <= y[1] for s, _ in spans)]
+
+
+def date_range(query: str) -> tuple[str | None, str | None]:
+    """The inclusive ISO date range the query speaks of: days, months, quarters, else whole years."""
+    spans = _spans(query) or [(f"{y}-01-01", f"{y}-12-31") for y in YEAR_RE.findall(query)]
     if not spans:
         return None, None
     return min(s for s, _ in spans), max(e for _, e in spans)
@@ -119,4 +132,5 @@ def analyze(query: str, vocab: Vocabulary | None = None) -> QueryAnalysis:
             values.append(m.canonical)
         a.synonyms[m.surface] = m.canonical
     a.date_from, a.date_to = date_range(query)
+    a.spans = date_spans(query)
     return a

@@ -3,7 +3,6 @@ with RRF, then reranked."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,11 @@ from retrieval.embed import Embedder
 from retrieval.fusion import fuse
 from retrieval.index import live_dir, load_chunks, load_vocabulary
 from retrieval.keyword import KeywordIndex
+from retrieval.patterns import pattern_filters, with_linked
+from retrieval.policies import PolicyIndex
 from retrieval.query import QueryAnalysis, analyze
 from retrieval.rerank import Reranker, default_reranker
 
-POLICY_WORDS = re.compile(r"\b(polic(y|ies)|in effect|in force)\b", re.IGNORECASE)
 LINK_KEYS = {k: KIND_KEYS[k] for k in ("order", "tracking", "rma")}  # link kind -> metadata list
 ID_KEYS = ("order_ids", "skus", "tracking_numbers", "rma_ids")
 KEY_FIELDS = ("order_ids", "skus", "exception_codes", "fcs", "carriers", "tracking_numbers", "rma_ids")
@@ -46,6 +46,7 @@ class RetrieverConfig:
     rerank_depth: int = 30
     rerank_weight: float = 1.0
     policy_weight: float = 3.0  # the "policy in effect on <date>" list is exact: it outweighs the others
+    pattern_weight: float = 3.0  # so is "the same pattern in <another period>" (`retrieval.patterns`)
 
     def __post_init__(self) -> None:
         if self.candidates < 1 or self.rerank_depth < 1:
@@ -79,6 +80,7 @@ class Retriever:
         self.version = version_dir.name if version_dir else ""
         self.vocabulary = vocabulary or Vocabulary()
         self.links: Links = links_from_metadata(chunks, LINK_KEYS)
+        self.policy_index = PolicyIndex(chunks, self.vocabulary, self.links)  # versions with a document and a date
 
     @classmethod
     def load(cls, version_dir: Path, **kwargs: Any) -> Retriever:
@@ -117,50 +119,85 @@ class Retriever:
         allowed = self.keyword.rows_matching(filters) if filters else None
         return self._hits(self.dense.search(self.embedder.encode_query(query), k, allowed), k)
 
-    def _key_filters(self, a: QueryAnalysis, filters: dict[str, Any] | None) -> list[dict[str, Any]]:
-        """Filters for the key-constrained BM25 lists: every key the query names (strict), then ids alone."""
+    def _key_filters(self, a: QueryAnalysis, filters: dict[str, Any] | None) -> list[tuple[dict[str, Any], bool]]:
+        """Filters for the key-constrained BM25 lists, each with whether a row must also share a word with the
+        query: every key the query names (strict), then the ids alone (a record that names the id belongs to the
+        question whatever its words: an order's manifest row, its refund line)."""
         fields = {k: a.key(k) for k in KEY_FIELDS}
         strict: dict[str, Any] = {k: v for k, v in fields.items() if v}
         if a.date_from and "date_from" not in (filters or {}):
             strict["date_from"], strict["date_to"] = a.date_from, a.date_to
         ids = {k: v for k, v in fields.items() if v and k in ID_KEYS}
-        out = [f for f in (strict, ids) if f]
-        if len(out) == 2 and out[0] == out[1]:
-            out.pop()
-        return [{**f, **(filters or {})} for f in out]
+        out = [(f, f is not ids) for f in (strict, ids) if f]
+        if len(out) == 2 and out[0][0] == out[1][0]:
+            out = [(ids, False)]
+        return [({**f, **(filters or {})}, need) for f, need in out]
 
     def analyze(self, query: str) -> QueryAnalysis:
         """The query's keys in this index's vocabulary."""
         return analyze(query, self.vocabulary)
 
-    def _linked(self, a: QueryAnalysis) -> dict[str, list[str]]:
-        """Ids linked to the ones the query names (an order's tracking numbers and RMAs, ...), by metadata list."""
+    def _related(self, a: QueryAnalysis) -> dict[str, set[str]]:
+        """Ids linked to the ones the query names (an order's tracking numbers and RMAs, ...), by link kind."""
         seeds = {kind: a.key(key) for kind, key in LINK_KEYS.items() if a.key(key)}
-        if not seeds:
-            return {}
-        related = self.links.related(seeds)
-        return {LINK_KEYS[kind]: sorted(values) for kind, values in related.items() if values}
+        return self.links.related(seeds) if seeds else {}
 
-    def _policies_in_effect(self, a: QueryAnalysis, n: int, filters: dict[str, Any] | None) -> list[tuple[int, float]]:
-        """For "which policy was in effect on <date>": the version of each matching policy effective at the
-        query's date (the newest with an effective date <= it), its chunks in BM25 order."""
-        if not a.date_to or not POLICY_WORDS.search(a.text):
-            return []
-        hits = self.keyword.search(a.expanded_text, n, {**(filters or {}), "doc_type": "policy", "date_to": a.date_to})
-        latest: dict[str, str] = {}
-        for row, _ in hits:
-            m = self.chunks[row].metadata
-            for name in m.get("policies", ()):
-                base = name.split()[0]
-                latest[base] = max(latest.get(base, ""), m.get("timestamp") or "")
-        return [
-            (row, s)
-            for row, s in hits
-            if any(
-                latest.get(p.split()[0]) == self.chunks[row].metadata.get("timestamp")
-                for p in self.chunks[row].metadata.get("policies", ())
-            )
-        ]
+    def _records(self, a: QueryAnalysis, related: dict[str, set[str]]) -> list[int]:
+        """Rows of the records the query's ids and the ids linked to them name (no digests, no policies)."""
+        ids = {(kind, v) for kind, key in LINK_KEYS.items() for v in a.key(key)}
+        ids |= {(kind, v) for kind, vs in related.items() for v in vs}
+        return self.policy_index.records(ids) if ids else []
+
+    def _linked_rows(self, row: int) -> list[int]:
+        """The records that share an id with ``row``, those sharing the most ids first (a held return scan: its
+        return authorisation, which names its tracking number and RMA, before the refund line naming the RMA)."""
+        names = self.links.names.get(self.chunks[row].id, {})
+        ids = {(kind, v) for kind, vs in names.items() for v in vs}
+
+        def shared(r: int) -> int:
+            other = self.links.names.get(self.chunks[r].id, {})
+            return len(ids & {(kind, v) for kind, vs in other.items() for v in vs})
+
+        return sorted(self.policy_index.records(ids), key=lambda r: (-shared(r), r))
+
+    def _exceptions_first(self, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """``ranked`` with the rows that carry a rarer exception code first (stable): among the records linked to
+        an order, the one that says what went wrong."""
+        counts = self.policy_index.code_chunks
+
+        def rarity(row: int) -> int:
+            codes = self.chunks[row].metadata.get("exception_codes") or ()
+            return min((counts[c] for c in codes), default=len(self.chunks))
+
+        return sorted(ranked, key=lambda t: rarity(t[0]))
+
+    def _same_elsewhere(
+        self, a: QueryAnalysis, records: list[int], plain: list[tuple[int, float]], filters: dict[str, Any] | None
+    ) -> list[list[tuple[int, float]]]:
+        """For "did the same happen in <another period>": that period's records sharing the named records'
+        pattern (`retrieval.patterns`), each with the records it links to."""
+        out: list[list[tuple[int, float]]] = []
+        for f in pattern_filters(a.text, a.spans, records, self.chunks, self.policy_index.code_chunks):
+            n = len(plain)
+            rows = [r for r, _ in self.keyword.search(a.expanded_text, n, {**f, **(filters or {})}, require_text=False)]
+            for j, ranking in enumerate(with_linked(rows, self._linked_rows, plain)):
+                if j < len(out):  # one ranking per position in the group, whatever the period
+                    out[j] = sorted(out[j] + ranking[:n], key=lambda t: -t[1])
+                else:
+                    out.append(ranking[:n])
+        return out
+
+    def _policies(
+        self, a: QueryAnalysis, records: list[int], plain: list[tuple[int, float]], filters: dict[str, Any] | None
+    ) -> tuple[list[tuple[int, float]], bool, set[int]]:
+        """The policy chunks the question needs (`PolicyIndex.select`) in the order of the ``plain`` ranking,
+        whether it asks about a policy, and the policy chunks to rank last."""
+        sel = self.policy_index.select(a.text, a.key("policies"), a.spans, records)
+        rows = sel.rows & set(self.keyword.rows_matching(filters)) if filters and sel.rows else sel.rows
+        rank = {row: i for i, (row, _) in reversed(list(enumerate(plain)))}
+        ordered = sorted(rows, key=lambda r: (rank.get(r, len(plain)), r))
+        last = (self.policy_index.rows - rows) if sel.asks and rows else sel.stale
+        return [(r, 1.0 / (i + 1)) for i, r in enumerate(ordered)], sel.asks, last
 
     def search(self, query: str, k: int = 20, filters: dict[str, Any] | None = None, rerank: bool = True) -> list[Hit]:
         """The top ``k`` chunks for ``query``, best first.
@@ -177,18 +214,28 @@ class Retriever:
         allowed = self.keyword.rows_matching(filters) if filters else None
         dense = self.dense.search(self.embedder.encode_query(query), n, allowed)
         lists, weights = [bm25, dense], list(cfg.weights[:2])
-        for key_filters in self._key_filters(a, filters):
-            lists.append(self.keyword.search(a.expanded_text, n, key_filters))
+        for key_filters, need_text in self._key_filters(a, filters):
+            lists.append(self.keyword.search(a.expanded_text, n, key_filters, require_text=need_text))
             weights.append(cfg.weights[2])
-        linked = self._linked(a)
-        if linked:
-            lists.append(self.keyword.search(a.expanded_text, n, {**(filters or {}), "any_of": linked}))
+        related = self._related(a)
+        linked = {LINK_KEYS[kind]: sorted(values) for kind, values in related.items() if values}
+        if linked:  # the linked records (scans naming only a tracking number) rarely share a word with the question
+            linked_filters = {**(filters or {}), "any_of": linked}
+            hits = self.keyword.search(a.expanded_text, n, linked_filters, require_text=False)
+            lists.append(self._exceptions_first(hits))
             weights.append(cfg.weights[2])
-        in_effect = self._policies_in_effect(a, n, filters)
+        records = self._records(a, related)
+        plain = fuse(cfg.fusion, [bm25, dense], None, cfg.rrf_k)
+        for j, same in enumerate(self._same_elsewhere(a, records, plain, filters)):
+            lists.append(same)  # the records that match the pattern are exact; the records they link to support them
+            weights.append(cfg.pattern_weight if j == 0 else cfg.weights[2])
+        in_effect, asks, last = self._policies(a, records, plain, filters)
         if in_effect:
             lists.append(in_effect)
             weights.append(cfg.policy_weight)
         fused = fuse(cfg.fusion, lists, weights, cfg.rrf_k)
+        if last:  # versions not in force at the question's days (of a policy question: the other policies' too)
+            fused = [f for f in fused if f[0] not in last] + [f for f in fused if f[0] in last]
         if rerank and fused:
             depth = max(cfg.rerank_depth, k)
             head = fused[:depth]

@@ -19,6 +19,7 @@ def register(bench: typer.Typer) -> None:
         corpus: Path | None = typer.Option(None, help="a `longhaul generate` output dir; default: generate one"),
         tokens: int = typer.Option(1_200_000, help="corpus size when generating"),
         seed: int = typer.Option(1, help="corpus seed when generating"),
+        world: str = typer.Option("a", help="which generated world when generating (a or b; see corpus.WORLDS)"),
         work_dir: Path = typer.Option(Path(".longhaul/bench_retrieval"), help="corpus, index and SQLite go here"),
         reuse: bool = typer.Option(False, help="reuse the index (and ingest timings) already in --work-dir"),
         peer: bool = typer.Option(True, help="also measure the LangChain EnsembleRetriever peer"),
@@ -36,27 +37,31 @@ def register(bench: typer.Typer) -> None:
         from app.core.settings import Settings
         from app.core.tenants import index_root
         from app.services.ingest import ingest_directory
+        from corpus import WORLDS
         from eval.bench import retrieval as bench_retrieval
         from retrieval.embed import Embedder
         from retrieval.retriever import Retriever
 
+        if world not in WORLDS:
+            raise typer.BadParameter(f"--world must be one of {sorted(WORLDS)}, got {world!r}")
         torch.set_num_threads(threads)
         console = Console(stderr=True)
         work_dir.mkdir(parents=True, exist_ok=True)
         if corpus is None:
-            corpus = work_dir / f"corpus_{tokens}_{seed}"
+            corpus = work_dir / f"corpus_{world}_{tokens}_{seed}"
             if not (corpus / "questions.jsonl").exists():
                 from app.commands.generate import token_counter
                 from corpus import CorpusConfig, generate_corpus
                 from corpus.writer import prepare_output
 
                 prepare_output(corpus)
-                generate_corpus(
-                    corpus, CorpusConfig(tenant="bench", tokens=tokens, seed=seed), token_counter("tokenizer")[0]
-                )
+                cfg = CorpusConfig(tenant="bench", tokens=tokens, seed=seed, world=world)
+                generate_corpus(corpus, cfg, token_counter("tokenizer")[0])
         questions_file = corpus / "questions.jsonl"
         if not questions_file.exists():
             raise FileNotFoundError(f"{questions_file} is missing: pass a `longhaul generate --out DIR` folder")
+        stats_file = corpus / "stats.json"  # a corpus says its own world (world a's stats predate the key)
+        world = str((json.loads(stats_file.read_text()) if stats_file.exists() else {}).get("world", world))
         questions = [json.loads(line) for line in questions_file.read_text().splitlines() if line.strip()]
         settings = Settings(data_dir=work_dir / "data")
         report_file = work_dir / "ingest_report.json"
@@ -89,6 +94,7 @@ def register(bench: typer.Typer) -> None:
             f"(ingest) / {query_threads} (queries), load average {os.getloadavg()[0]:.1f}",
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "corpus": str(corpus),
+            "world": world,
             **ingest,
             **result,
         }

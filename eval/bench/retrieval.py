@@ -154,6 +154,7 @@ def run(retriever: Retriever, questions: Sequence[dict[str, Any]], with_peer: bo
         "recall20_dense": recall["dense"]["all"][20],
         "recall20_hybrid": recall["hybrid"]["all"][20],
         "recall20_hybrid_rerank": recall["hybrid_rerank"]["all"][20],
+        "recall20_hybrid_by_type": {t: recall["hybrid"]["by_type"][t][20] for t in types},
         "recall20_by_type": {
             t: {
                 "ours": recall["hybrid_rerank"]["by_type"][t][20],
