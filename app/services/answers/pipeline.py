@@ -116,7 +116,9 @@ class Pipeline:
                 extra: list[dict[str, str]] | None = None, text: str | None = None,
                 verified: bool | None = None) -> Answer:
         progress.finished(result.verified)  # the model's last pass; a composed answer may still be unverified
-        verified = result.verified if verified is None else verified
+        # an answer whose draft lost a clause is not the whole answer: it is not verified (a planned question's
+        # later parts answer what its first part's draft left out, so the caller decides there)
+        verified = (result.verified and not result.partial) if verified is None else verified
         total = progress.elapsed_ms()
         timings.update({"generate": usage.generate_ms,
                         "pack_and_verify": total - timings["retrieve"] - usage.generate_ms, "total": total})
