@@ -134,6 +134,7 @@ class FactTable:
         self.owner: dict[tuple[str, str], str] = {}  # (kind, id) -> the one order it belongs to
         self.attributes: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         self.columns: dict[str, dict[str, str]] = defaultdict(dict)  # order -> column -> value
+        self._spread: dict[str, set[str]] | None = None
         for e in events:
             orders = e.mentions.get("order", set())
             if len(orders) != 1:
@@ -163,6 +164,17 @@ class FactTable:
                 if named:
                     events.append(Event(r.id, r.source, line, day_of(line), dict(named), dict(fields)))
         return cls(events)
+
+    def code_spread(self) -> dict[str, set[str]]:
+        """Each code -> the orders whose events carry it (a status every order has spreads wide; an exception
+        does not)."""
+        if self._spread is None:
+            spread: dict[str, set[str]] = defaultdict(set)
+            for e in self.events:
+                for c in e.mentions.get("code", ()):
+                    spread[c] |= self.orders_of(e)
+            self._spread = dict(spread)
+        return self._spread
 
     def orders_of(self, e: Event) -> set[str]:
         """The orders an event is about: those it names, else the owners of the ids it names."""

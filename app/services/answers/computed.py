@@ -206,12 +206,19 @@ def kinds_in(text: str, vocab: Vocabulary) -> dict[str, set[str]]:
 
 
 def carried_over(question: str, answer: str, vocab: Vocabulary, table: FactTable) -> dict[str, set[str]]:
-    """What a later "the same ..." part can take over from a verified answer: the keys the answer names, and for
-    the subject's own records (the orders the question or answer names) that carry those codes, their carrier and
-    facility (an answer that names the code but the carrier only by a name the tenant never defined)."""
+    """What a later "the same ..." part can take over from a verified answer: the keys the answer names (when it
+    names no code, the rarest code on the subject's own records: its exception), and for the subject's records
+    (the orders the question or answer names) that carry those codes, their carrier and facility."""
     found = kinds_in(answer, vocab)
     subjects = kinds_in(question, vocab).get("order", set()) | found.get("order", set())
     codes = found.get("code", set())
+    if not codes and subjects:  # the answer names no code: the subject's own rarest one (its exception, not
+        spread = table.code_spread()  # a status every order has)
+        own = {c for e in table.events if table.orders_of(e) & subjects for c in e.mentions.get("code", ())}
+        if own:
+            rarest = min(len(spread.get(c, ())) for c in own)
+            codes = {c for c in own if len(spread.get(c, ())) == rarest}
+            found["code"] = set(codes)
     for e in table.events:
         orders = table.orders_of(e) & subjects
         if not orders or (codes and not e.mentions.get("code", set()) & codes):

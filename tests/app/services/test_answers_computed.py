@@ -11,7 +11,7 @@ from engine.tokenizer import load_tokenizer
 from ingest.chunker import chunk_file
 from ingest.loaders import discover, load_file
 from ingest.records import Chunk
-from ingest.vocab_model import Vocabulary
+from ingest.vocab_model import Term, Vocabulary
 from ingest.vocabulary import learn_vocabulary
 from packing.facts import FactTable
 from packing.plan import plan
@@ -85,3 +85,21 @@ def test_a_code_inside_a_slashed_token_and_a_month_name_date_count(tmp_path) -> 
     got = answer_from_records(part, vocab, table, {})
     assert got is not None and "code W04" in got.filter and "2018-11-01" in got.filter
     assert got.text.startswith("1 shipment ") and "ATP100200300 (order 84976)" in got.text
+
+
+def test_an_answer_without_a_code_carries_the_subjects_rarest_code() -> None:
+    """"The same pattern" after an answer that names no code: the subject order's own exception (the code fewest
+    orders carry), not a status every order has."""
+    from packing.facts import Event
+
+    def ev(order: str, code: str) -> Event:
+        return Event(f"{order}-{code}", "scans.log", f"{order} {code}", "2021-03-02",
+                     {"order": {order}, "code": {code}, "carrier": {"ATP"}})
+
+    table = FactTable([ev(o, "DEPARTED") for o in ("1", "2", "3")] + [ev("1", "HOLD-SEC"), ev("2", "D17")])
+    vocab = Vocabulary()
+    for kind, value in (("order", "1"), ("order", "2"), ("order", "3"), ("code", "DEPARTED"), ("code", "HOLD-SEC"),
+                        ("code", "D17"), ("carrier", "ATP")):
+        vocab.add_term(Term(kind, value))
+    carried = carried_over("Why was order 1 late?", "It was held for review [E1].", vocab, table)
+    assert carried["code"] == {"HOLD-SEC"} and carried["carrier"] == {"ATP"}
