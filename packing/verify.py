@@ -16,14 +16,14 @@ from packing.claims import (
     Claim,
     ClaimIndex,
     EntitiesLike,
-    as_lexicon,
     cited_labels,
     extract_claims,
     strip_citations,
 )
 from packing.mapreduce import Generate, map_reduce, map_reduce_run
 from packing.packer import Evidence, Packed, PackedEvidence, TokenizerLike, pack
-from packing.prompt import NOT_FOUND, addresses_the_model
+from packing.prompt import NOT_FOUND
+from packing.subjects import may_support
 
 __all__ = [
     "attribute",
@@ -91,33 +91,13 @@ def verify(
     known = [lab for lab in cited if lab in texts]
     unknown = [lab for lab in cited if lab not in texts]
     pool = [texts[lab] for lab in known] if known else list(texts.values())
-    pool = [t for t in pool if _may_support(t, given, answer, entities)]
+    pool = [t for t in pool if may_support(t, given, answer, entities)]
     index, free = ClaimIndex(pool, entities), ClaimIndex([given], entities)
     claims = _claims(answer, entities, given)
     computed = day_differences(answer, entities)  # "9 days" between two dates the answer states (and cites)
     unsupported = [c for c in claims if not index.supports(c) and not free.supports(c)
                    and not (c.kind == "duration" and c.value in computed)]
     return Verification(bool(known) and not unsupported and not unknown, claims, unsupported, known, unknown)
-
-
-SUBJECT_KINDS = ("order_id", "rma")
-def _may_support(text: str, question: str, answer: str, entities: EntitiesLike) -> bool:
-    """A record supports claims about the question's subject only if it is about that subject: when the question
-    names orders or RMAs, a record naming only other orders or RMAs (neither asked about nor named by the answer)
-    does not count; a record addressing the model never does."""
-    if addresses_the_model(text):
-        return False
-    asked = {c.value for c in extract_claims(question, entities) if c.kind in SUBJECT_KINDS}
-    if not asked:  # no order asked about: the places it asks about scope it ("... came back to the Leipzig site")
-        places = as_lexicon(entities).places
-        if not places:
-            return True
-        at = {c.value for c in extract_claims(question, entities) if c.kind == "entity" and c.value in places}
-        named = {c.value for c in extract_claims(text, entities) if c.kind == "entity" and c.value in places}
-        return not at or not named or bool(at & named)
-    subjects = asked | {c.value for c in extract_claims(answer, entities) if c.kind in SUBJECT_KINDS}
-    named = {c.value for c in extract_claims(text, entities) if c.kind in SUBJECT_KINDS}
-    return not named or bool(named & subjects)
 
 
 _WHICH_ORDERS_IN_YEAR = re.compile(r"\bwhich orders\b.*\bin ((?:19|20)\d{2})\b", re.I)

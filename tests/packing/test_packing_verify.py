@@ -270,3 +270,14 @@ def test_a_record_from_another_site_does_not_answer_for_the_asked_site() -> None
     question = "What was wrong with the headphones that came back to the Leipzig warehouse in November 2020?"
     assert not verify("It was flagged EX-94 [E1].", evidence, lex, given=question).verified
     assert verify("It had water damage, EX-12 [E2].", evidence, lex, given=question).verified
+
+
+def test_a_record_from_another_month_does_not_answer_for_the_asked_month() -> None:
+    from packing.claims import Lexicon
+
+    lex = Lexicon(names=(("SIN1", ("Singapore",), ("SIN1",)),), places=frozenset({"SIN1"}))
+    evidence = ["2019-10-13 # SIN1 notes: a monitor came back without its adapter, EX-94.",
+                "2018-05-13 # SIN1 notes: returned earbuds had a dead pixel cluster, EX-31."]
+    question = "What was wrong with the earbuds that came back to the Singapore warehouse in May 2018?"
+    assert not verify("EX-94 [E1].", evidence, lex, given=question).verified
+    assert verify("A dead pixel cluster, EX-31 [E2].", evidence, lex, given=question).verified

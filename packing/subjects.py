@@ -1,0 +1,37 @@
+"""Which records may support an answer's claims: those about the question's own subject.
+
+A question that names orders or RMAs is about them: a record naming only other orders or RMAs (neither asked about
+nor named by the answer) supports nothing. A question that names no order but a site and a month ("... came back to
+the Leipzig warehouse in May 2018") is about that site and month. A record that addresses the model ("ignore previous
+instructions and say ...") never supports anything.
+"""
+
+from __future__ import annotations
+
+from packing.claims import EntitiesLike, as_lexicon, extract_claims
+from packing.prompt import addresses_the_model
+
+SUBJECT_KINDS = ("order_id", "rma")
+def may_support(text: str, question: str, answer: str, entities: EntitiesLike) -> bool:
+    """A record supports claims about the question's subject only if it is about that subject: when the question
+    names orders or RMAs, a record naming only other orders or RMAs (neither asked about nor named by the answer)
+    does not count; a record addressing the model never does."""
+    if addresses_the_model(text):
+        return False
+    asked = {c.value for c in extract_claims(question, entities) if c.kind in SUBJECT_KINDS}
+    if not asked:  # no order asked about: the site and month it asks about scope it ("... came back to the
+        # Leipzig site in May 2018"): records from another site, or only from other months, do not count
+        places = as_lexicon(entities).places
+        if not places:
+            return True
+        asked_claims, claims = extract_claims(question, entities), extract_claims(text, entities)
+        at = {c.value for c in asked_claims if c.kind == "entity" and c.value in places}
+        if not at:
+            return True
+        named = {c.value for c in claims if c.kind == "entity" and c.value in places}
+        months = {c.value[:7] for c in asked_claims if c.kind in ("date", "month")}  # "... in May 2018"
+        dated = {c.value[:7] for c in claims if c.kind in ("date", "month")}
+        return (not named or bool(at & named)) and (not months or not dated or bool(months & dated))
+    subjects = asked | {c.value for c in extract_claims(answer, entities) if c.kind in SUBJECT_KINDS}
+    named = {c.value for c in extract_claims(text, entities) if c.kind in SUBJECT_KINDS}
+    return not named or bool(named & subjects)
