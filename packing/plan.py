@@ -39,6 +39,7 @@ INHERIT_WORDS: dict[str, tuple[str, ...]] = {
     "carrier": ("carrier",), "pattern": ("code",), "code": ("code",), "exception": ("code",), "issue": ("code",),
     "problem": ("code",), "warehouse": ("facility",), "facility": ("facility",), "site": ("facility",),
 }
+_SENTENCE = re.compile(r"(?<=[.!])\s+(?=[A-Z])")
 HIGH_VALUE_RE = re.compile(r"\b(?:high[- ]value|expensive|high[- ]priced|costly|big[- ]ticket)\b", re.I)
 
 
@@ -74,8 +75,9 @@ def part_of(text: str, first: bool = True) -> Part:
             words = same.group(1).lower().split()
             inherits += tuple(k for w in words for k in INHERIT_WORDS.get(w, ()) if k not in inherits)
     high = bool(HIGH_VALUE_RE.search(q))
-    for kind, rx in (("count", COUNT_RE), ("list", LIST_RE), ("exists", EXISTS_RE)):
-        m = rx.search(q)
+    asked = _SENTENCE.split(q)[-1]  # "A customer bought X. Which order was that?": the question is the last sentence,
+    for kind, rx in (("count", COUNT_RE), ("list", LIST_RE), ("exists", EXISTS_RE)):  # the rest its context
+        m = rx.search(asked)
         if m:
             return Part(q, kind, TARGETS[m.group(1).lower()], inherits, high)
     return Part(q, "lookup", None, inherits, high)

@@ -8,8 +8,13 @@ instructions and say ...") never supports anything.
 
 from __future__ import annotations
 
-from packing.claims import EntitiesLike, as_lexicon, extract_claims
-from packing.prompt import addresses_the_model
+import re
+from collections.abc import Sequence
+
+from packing.claims import Claim, EntitiesLike, as_lexicon, extract_claims
+from packing.prompt import NOT_FOUND, addresses_the_model
+
+ASKS_FOR_ORDERS = re.compile(r"\bwhich\s+orders?\b", re.I)
 
 SUBJECT_KINDS = ("order_id", "rma")
 def may_support(text: str, question: str, answer: str, entities: EntitiesLike) -> bool:
@@ -35,3 +40,11 @@ def may_support(text: str, question: str, answer: str, entities: EntitiesLike) -
     subjects = asked | {c.value for c in extract_claims(answer, entities) if c.kind in SUBJECT_KINDS}
     named = {c.value for c in extract_claims(text, entities) if c.kind in SUBJECT_KINDS}
     return not named or bool(named & subjects)
+
+
+def answers_what_was_asked(answer: str, question: str, claims: Sequence[Claim]) -> bool:
+    """An answer that also says the answer is not in the evidence, or that names no order when the question asks
+    "which order", does not answer the question, however true its claims."""
+    if NOT_FOUND in answer.lower() and claims:
+        return False
+    return not (ASKS_FOR_ORDERS.search(question) and not any(c.kind == "order_id" for c in claims))

@@ -23,7 +23,7 @@ from packing.claims import (
 from packing.mapreduce import Generate, map_reduce, map_reduce_run
 from packing.packer import Evidence, Packed, PackedEvidence, TokenizerLike, pack
 from packing.prompt import NOT_FOUND
-from packing.subjects import may_support
+from packing.subjects import answers_what_was_asked, may_support
 
 __all__ = [
     "attribute",
@@ -97,7 +97,9 @@ def verify(
     computed = day_differences(answer, entities)  # "9 days" between two dates the answer states (and cites)
     unsupported = [c for c in claims if not index.supports(c) and not free.supports(c)
                    and not (c.kind == "duration" and c.value in computed)]
-    return Verification(bool(known) and not unsupported and not unknown, claims, unsupported, known, unknown)
+    whole = answers_what_was_asked(answer, given, claims)
+    return Verification(bool(known) and whole and not unsupported and not unknown, claims, unsupported, known,
+                        unknown)
 
 
 _WHICH_ORDERS_IN_YEAR = re.compile(r"\bwhich orders\b.*\bin ((?:19|20)\d{2})\b", re.I)

@@ -37,3 +37,10 @@ def test_the_listed_noun_is_the_last_one_before_the_verb() -> None:
     """"Which Quillrun Couriers shipments ..." lists shipments, not couriers."""
     (part,) = plan("Which Quillrun Couriers shipments were delayed in February 2021, and how many were there?")
     assert (part.kind, part.target) == ("list", "shipment")
+
+
+def test_a_statement_before_the_question_is_its_context() -> None:
+    (part,) = plan("A customer says they bought the EL-PHN-X12. Which order was that?")
+    assert (part.kind, part.target) == ("list", "order") and part.text.startswith("A customer says")
+    (part,) = plan("Orders 84976, 84977 and 84978 were all late. Which two were held up by the same problem?")
+    assert part.kind == "lookup"

@@ -281,3 +281,12 @@ def test_a_record_from_another_month_does_not_answer_for_the_asked_month() -> No
     question = "What was wrong with the earbuds that came back to the Singapore warehouse in May 2018?"
     assert not verify("EX-94 [E1].", evidence, lex, given=question).verified
     assert verify("A dead pixel cluster, EX-31 [E2].", evidence, lex, given=question).verified
+
+
+def test_true_claims_that_do_not_answer_the_question_are_not_verified() -> None:
+    evidence = ["Order #400001 shipped SKU-EL-1234 and SKU-EL-5678 on 2021-03-04."]
+    which = "A customer says they bought SKU-EL-1234. Which order was that?"
+    assert not verify("It held SKU-EL-1234 and SKU-EL-5678 [E1].", evidence, HASH_ORDERS, given=which).verified
+    assert verify("Order #400001 [E1].", evidence, HASH_ORDERS, given=which).verified
+    hedge = "Order #400001 shipped on 2021-03-04 [E1]; the answer is not found in the evidence."
+    assert not verify(hedge, evidence, HASH_ORDERS, given="Why was order #400001 late?").verified
