@@ -155,7 +155,8 @@ class Pipeline:
             # reliably with the question's own wording); claims about the other parts are left out by verification
             first = self._lookup(question, evidence, vocab, opts, usage, progress)
             texts[i], verified = first.answer, first.verified
-            inherited = carried_over(parts[i].text, first.answer, vocab, table) if first.verified else {}
+            # "the same pattern": what the verified answer names, else only what the subject's own records show
+            inherited = carried_over(parts[i].text, first.answer if first.verified else "", vocab, table)
         label0 = (len(first.packed.evidence) if first and first.packed else 0) + 1
         for i, part in enumerate(parts):
             if lookups and i == lookups[0]:
