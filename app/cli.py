@@ -32,6 +32,7 @@ from app.commands import (
     serve,
     train,
     train_reranker,
+    vocabulary,
     worker,
 )
 from app.commands.bench import bench
@@ -52,7 +53,7 @@ def _root() -> None:
     """longhaul: hybrid retrieval, position-aware packing and a long-context engine over order histories."""
 
 
-for module in (demo, generate, ingest, search, ask, chat, serve, worker, keys, plan, reindex):
+for module in (demo, generate, ingest, search, ask, chat, serve, worker, keys, plan, reindex, vocabulary):
     module.register(cli)
 for module in (bench_engine, bench_retrieval, bench_ring, bench_service):
     module.register(bench)
