@@ -1,17 +1,20 @@
-"""POST /v1/documents, GET and DELETE /v1/documents/{id}: the key's tenant's documents, ingested incrementally."""
+"""POST /v1/documents, GET and DELETE /v1/documents/{id}: the key's tenant's documents, ingested incrementally;
+GET /v1/documents (the list) and GET /v1/documents/{id}/text (a document as stored, with its records' lines)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import AdminKey, AgentKey, SessionDep, StateDep
 from app.api.problems import COMMON, NOT_FOUND, OWNED
-from app.api.schemas import DocumentIn, DocumentOut, IngestOut
+from app.api.schemas import DocumentIn, DocumentList, DocumentOut, DocumentText, IngestOut
+from app.core.rows import DocumentRow
 from app.services.documents import SourceConflict, check_doc_id, find_document
 from app.services.ingest import IngestReport
+from app.services.library import document_text, list_documents
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 DocId = Path(min_length=1, max_length=500, description="the document id (a relative path)")
@@ -42,14 +45,38 @@ async def put_document(body: DocumentIn, key: AdminKey, state: StateDep) -> dict
     return _report(report)
 
 
+def _doc(row: DocumentRow) -> dict[str, Any]:
+    return {"id": row.id, "tenant": row.tenant_id, "sha256": row.sha256, "doc_type": row.doc_type,
+            "size_bytes": row.size_bytes, "n_chunks": row.n_chunks, "n_issues": row.n_issues,
+            "source": "api" if row.source in ("", "api") else "folder", "ingested_at": row.ingested_at}
+
+
+@router.get("", response_model=DocumentList, responses=COMMON)
+async def documents(key: AgentKey, s: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                    offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> dict[str, Any]:
+    """The key's tenant's documents by id (API uploads and ingested folders)."""
+    total, rows = await run_in_threadpool(list_documents, s, key.tenant, limit, offset)
+    return {"total": total, "documents": [_doc(r) for r in rows]}
+
+
+# before GET /{doc_id:path}, which would take ".../text" as part of the id (ids end in a known suffix, never /text)
+@router.get("/{doc_id:path}/text", response_model=DocumentText, responses={**COMMON, **NOT_FOUND})
+async def get_text(key: AgentKey, state: StateDep, s: SessionDep, doc_id: str = DocId) -> dict[str, Any]:
+    """The document as stored, and each of its records' line range: a citation's ``path:first-last`` is found
+    here."""
+    found = await run_in_threadpool(document_text, state.settings, s, key.tenant, doc_id)
+    if found is None:
+        raise HTTPException(404, f"no document {doc_id[:80]!r} in this tenant")
+    return {"id": found.row.id, "doc_type": found.row.doc_type, "text": found.text, "truncated": found.truncated,
+            "records": [{"id": cid, "first": a, "last": b} for cid, a, b in found.records]}
+
+
 @router.get("/{doc_id:path}", response_model=DocumentOut, responses={**COMMON, **NOT_FOUND})
 async def get_document(key: AgentKey, s: SessionDep, doc_id: str = DocId) -> dict[str, Any]:
     row = await run_in_threadpool(find_document, s, key.tenant, doc_id)
     if row is None:
         raise HTTPException(404, f"no document {doc_id[:80]!r} in this tenant")
-    return {"id": row.id, "tenant": row.tenant_id, "sha256": row.sha256, "doc_type": row.doc_type,
-            "size_bytes": row.size_bytes, "n_chunks": row.n_chunks, "n_issues": row.n_issues,
-            "ingested_at": row.ingested_at}
+    return _doc(row)
 
 
 @router.delete("/{doc_id:path}", response_model=IngestOut, responses={**COMMON, **NOT_FOUND, **OWNED})

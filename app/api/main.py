@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import admin, ask, docs, documents, health, jobs, openai, search
+from app.api import admin, ask, docs, documents, health, jobs, openai, search, tenant
 from app.api.problems import install as install_problems
 from app.api.problems import problem_response
 from app.api.state import AppState, build_state
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None, **state_kwargs: Any) -> FastAPI
                               "`Authorization: Bearer <API key>`; errors are RFC 9457 problem documents.")
     app.state.longhaul = state
     install_problems(app)
-    for module in (health, ask, search, documents, jobs, admin, openai):
+    for module in (health, ask, search, documents, tenant, jobs, admin, openai):
         app.include_router(module.router)
     docs.install(app)
     app.add_middleware(RequestContext, state=state, max_body=settings.max_body_bytes)

@@ -112,7 +112,50 @@ class DocumentOut(BaseModel):
     size_bytes: int
     n_chunks: int
     n_issues: int
+    source: Literal["api", "folder"] = Field("api", description="uploaded through the API, or from an ingested "
+                                                                "folder (change it there)")
     ingested_at: UtcDatetime
+
+
+class DocumentList(BaseModel):
+    total: int
+    documents: list[DocumentOut] = Field(description="by id")
+
+
+class RecordLines(BaseModel):
+    id: str = Field(description="the record (chunk) id, as citations name it")
+    first: int = Field(description="first line, from 1")
+    last: int
+
+
+class DocumentText(BaseModel):
+    id: str
+    doc_type: str
+    text: str
+    truncated: bool = Field(description="the document is longer than the text shown")
+    records: list[RecordLines] = Field(description="the document's records and their lines, in file order")
+
+
+class KeyOut(BaseModel):
+    id: str
+    tenant: str
+    scopes: list[str]
+    name: str
+
+
+class VersionOut(BaseModel):
+    id: int
+    version: str | None = Field(description="null while it is being built")
+    status: Literal["building", "live", "retired", "failed"]
+    n_chunks: int
+    detail: str | None
+    created_at: UtcDatetime
+    on_disk: bool = Field(description="kept on disk: POST /admin/reindex/rollback can make it live again")
+
+
+class VersionList(BaseModel):
+    live: str | None
+    versions: list[VersionOut] = Field(description="newest first")
 
 
 class IngestOut(BaseModel):
