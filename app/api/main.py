@@ -17,6 +17,7 @@ from app.api import admin, ask, docs, documents, health, jobs, openai, search, t
 from app.api.problems import install as install_problems
 from app.api.problems import problem_response
 from app.api.state import AppState, build_state
+from app.console.pages import install as install_console
 from app.core.logs import request_id
 from app.core.settings import Settings, get_settings
 
@@ -104,5 +105,6 @@ def create_app(settings: Settings | None = None, **state_kwargs: Any) -> FastAPI
     for module in (health, ask, search, documents, tenant, jobs, admin, openai):
         app.include_router(module.router)
     docs.install(app)
+    install_console(app)
     app.add_middleware(RequestContext, state=state, max_body=settings.max_body_bytes)
     return app
