@@ -103,6 +103,7 @@ def launch(playwright: Any) -> Any:
 def screenshot(page: Any, shots: Path, name: str) -> None:
     """A small PNG of the page as shown (palette-quantized when Pillow is there)."""
     path = shots / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path))
     try:
         from PIL import Image
