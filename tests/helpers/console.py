@@ -55,7 +55,7 @@ class OrderGenerator(CitingGenerator):
 @dataclass
 class Bench:
     url: str
-    keys: dict[str, str]  # "acme:admin", "acme:agent", "globex:admin" -> secret
+    keys: dict[str, str]  # "acme:admin", "acme:agent", "globex:admin", "initech:agent" (no documents) -> secret
     llm: OrderGenerator
     shots: Path  # where screenshots go
 
@@ -72,7 +72,7 @@ def bench(tmp: Path) -> tuple[FastAPI, Bench]:
     store.put("acme", "scans/march.log", SCAN_LOG)
     store.put("globex", "notes/vault.md", GLOBEX_NOTE)
     keys = {f"{t}:{s}": new_key(settings, t, [s], name=f"{t} {s}")[0]
-            for t, s in (("acme", "admin"), ("acme", "agent"), ("globex", "admin"))}
+            for t, s in (("acme", "admin"), ("acme", "agent"), ("globex", "admin"), ("initech", "agent"))}
     shots = Path(os.environ.get("LONGHAUL_SCREENSHOTS") or tmp / "shots")
     shots.mkdir(parents=True, exist_ok=True)
     return app, Bench("", keys, llm, shots)

@@ -124,7 +124,8 @@ async function ask(event) {
     if (!finished) throw new Problem({ title: "The stream ended early", detail: "the connection closed before the answer; ask again" }, 0);
   } catch (err) {
     if (err.name === "AbortError") showProblem(new Problem({ title: "Stopped", detail: "the answer was abandoned" }, 0));
-    else showProblem(err);
+    else if (err instanceof Problem) showProblem(err);
+    else showProblem(new Problem({ title: "The connection was lost", detail: `the answer stopped arriving (${err.message}); ask again` }, 0));
   } finally {
     running = null;
     $("#ask").disabled = false;

@@ -4,7 +4,7 @@ import { $, api, clearProblem, el, guarded, initPage, isAdmin, key, Problem, pro
 import { initViewer, parseSource, sourceLink } from "./viewer.js";
 
 const SUFFIXES = [".jsonl", ".csv", ".md", ".txt", ".log"];
-const MAX_BYTES = 8 * 2 ** 20; // the API's limit on one document's content
+const MAX_BYTES = 8 * 2 ** 20; // the API's default limit on a request body (LONGHAUL_MAX_BODY_BYTES)
 const docPath = (id) => id.split("/").map(encodeURIComponent).join("/");
 
 function size(n) {
@@ -12,7 +12,7 @@ function size(n) {
 }
 
 /** POST one document with XMLHttpRequest (fetch reports no upload progress); resolves to the ingest report. */
-function post(id, content, onProgress) {
+function post(id, body, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/v1/documents");
@@ -24,7 +24,7 @@ function post(id, content, onProgress) {
       if (xhr.status >= 200 && xhr.status < 300) return resolve(JSON.parse(xhr.responseText));
       reject(await problemOf(new Response(xhr.responseText, { status: xhr.status, statusText: xhr.statusText })));
     };
-    xhr.send(JSON.stringify({ id, content }));
+    xhr.send(body);
   });
 }
 
@@ -44,13 +44,18 @@ async function upload() {
       note.textContent = ` skipped: not one of ${SUFFIXES.join(" ")}`;
       continue;
     }
-    if (file.size > MAX_BYTES) {
+    if (id.split("/").some((part) => part.startsWith("."))) {
+      note.textContent = " skipped: a hidden file";
+      continue;
+    }
+    const body = file.size > MAX_BYTES ? null : JSON.stringify({ id, content: await file.text() });
+    if (body === null || new Blob([body]).size > MAX_BYTES) {
       note.textContent = ` skipped: ${size(file.size)} is over the ${size(MAX_BYTES)} limit`;
       continue;
     }
     try {
       note.textContent = " uploading";
-      const report = await post(id, await file.text(), (f) => { bar.value = f * 0.9; });
+      const report = await post(id, body, (f) => { bar.value = f * 0.9; });
       bar.value = 1;
       const issues = report.issues.length ? `, ${report.issues.length} issue(s): ${report.issues.join("; ")}` : "";
       note.textContent = ` done: index ${report.index_version}, ${report.chunks_total} records${issues}`;

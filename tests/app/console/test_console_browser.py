@@ -95,7 +95,7 @@ def test_sign_in_and_ask_streams_the_draft_then_the_verdict_with_a_highlighted_c
     screenshot(page, env.shots, "view")
 
 
-def test_a_bad_key_shows_the_problem_title_and_detail(page: Any, env: Bench) -> None:
+def test_a_bad_key_and_a_refused_question_show_the_problem_title_and_detail(page: Any, env: Bench) -> None:
     page.goto("/console/documents")
     page.wait_for_url("**/console/signin?next=*")  # no key: sign in first
     page.locator("#key").fill("lh_not-a-real-key")
@@ -105,6 +105,12 @@ def test_a_bad_key_shows_the_problem_title_and_detail(page: Any, env: Bench) -> 
     assert "Unauthorized" in problem.inner_text() and "unknown or revoked" in problem.inner_text()
     assert "/console/signin" in page.url
     screenshot(page, env.shots, "signin")
+    sign_in(page, env.keys["initech:agent"])  # a tenant without documents: the ask is refused with a problem
+    page.locator("#question").fill("What was scanned for order #100231?")
+    page.keyboard.press("Control+Enter")
+    problem.wait_for()
+    assert "Conflict" in problem.inner_text() and "has no documents yet" in problem.inner_text()
+    assert not page.locator("#ask").is_disabled()  # ready to ask again
 
 
 def test_upload_is_listed_searchable_and_reindexed(page: Any, env: Bench) -> None:
