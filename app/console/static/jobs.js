@@ -27,13 +27,16 @@ async function create() {
   await loadJobs();
 }
 
+const answeredOf = (job) => (job.n_items ? (job.counts.done + job.counts.failed) / job.n_items : 1);
+
 function render(job) {
   current = job;
   $("#job").hidden = false;
   $("#job-h").textContent = `Job ${job.id}`;
-  $("#job-progress").value = job.progress;
-  $("#job-pct").textContent = `${Math.floor(job.progress * 100)}%`;
   const c = job.counts;
+  const answered = answeredOf(job); // not the API's `progress`, which counts cancelled items as finished
+  $("#job-progress").value = answered;
+  $("#job-pct").textContent = `${Math.floor(answered * 100)}%`;
   $("#job-status").textContent = `${job.status}: ${c.done} done, ${c.failed} failed, ${c.cancelled} cancelled, ` +
     `${c.pending} pending of ${job.n_items} · ${job.runner} runner · started ${when(job.created_at)}` +
     (job.finished_at ? ` · finished ${when(job.finished_at)}` : "");
@@ -41,9 +44,10 @@ function render(job) {
   $("#job-resume").hidden = !(job.status === "cancelled" || (job.status !== "done" && c.pending > 0));
 }
 
-async function loadItems(job) {
+async function loadItems(job, mine) {
   const response = await api(`/v1/jobs/${job.id}/results?format=jsonl`, { raw: true });
   const rows = (await response.text()).split("\n").filter(Boolean).map((line) => JSON.parse(line));
+  if (mine !== watching) return; // a newer `show` owns the table
   $("#items tbody").replaceChildren(...rows.map((r) => el("tr", { class: r.status },
     el("td", {}, String(r.seq + 1)), el("td", { class: "nowrap" }, r.order_id),
     el("td", {}, r.status + (r.status === "done" ? (r.verified ? " · verified" : " · not verified") : "")),
@@ -55,16 +59,17 @@ async function loadItems(job) {
 async function show(job) {
   const mine = ++watching;
   render(job);
-  await loadItems(job);
+  await loadItems(job, mine);
   let seen = JSON.stringify(job.counts);
   while (!TERMINAL.includes(current.status) && mine === watching) {
     await sleep(POLL_MS);
     if (mine !== watching) return;
     const next = await api(`/v1/jobs/${job.id}`);
+    if (mine !== watching) return;
     render(next);
     if (JSON.stringify(next.counts) !== seen || TERMINAL.includes(next.status)) {
       seen = JSON.stringify(next.counts);
-      await loadItems(next);
+      await loadItems(next, mine);
     }
   }
   if (mine === watching) await loadJobs();
@@ -74,8 +79,8 @@ async function loadJobs() {
   const { jobs } = await api("/v1/jobs?limit=50");
   const rows = jobs.map((j) => el("tr", {},
     el("td", {}, el("a", { href: `#job-${j.id}`, onclick: (e) => { e.preventDefault(); show(j).catch(showProblem); } }, j.id)),
-    el("td", {}, j.status), el("td", {}, el("progress", { max: "1", value: String(j.progress), "aria-label": `job ${j.id}` }),
-      ` ${Math.floor(j.progress * 100)}%`),
+    el("td", {}, j.status), el("td", {}, el("progress", { max: "1", value: String(answeredOf(j)), "aria-label": `job ${j.id}` }),
+      ` ${Math.floor(answeredOf(j) * 100)}%`),
     el("td", {}, String(j.n_items)), el("td", {}, when(j.created_at))));
   if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "5", class: "hint" }, "no jobs yet")));
   $("#jobs tbody").replaceChildren(...rows);

@@ -163,6 +163,22 @@ def test_a_job_runs_to_100_percent_with_cited_answers(page: Any, env: Bench) -> 
     screenshot(page, env.shots, "jobs")
 
 
+def test_a_job_is_cancelled_then_resumed_to_100_percent(page: Any, env: Bench) -> None:
+    sign_in(page, env.keys["acme:agent"], then="jobs")
+    page.locator("input[name=select][value=orders]").check()
+    page.locator("#orders").fill(" ".join(f"#1002{n:02d}" for n in range(30, 38)) + " #555001 #555002 #555003")
+    page.locator("#create-job").click()
+    page.locator("#job-cancel").click()  # at once: most items are still pending
+    page.wait_for_function("document.querySelector('#job-status').textContent.startsWith('cancelled')")
+    assert page.locator("#job-pct").inner_text() != "100%" and page.locator("#job-cancel").is_hidden()
+    page.locator("#items tbody tr.cancelled").first.wait_for()
+    page.locator("#job-resume").click()
+    page.wait_for_function("document.querySelector('#job-pct').textContent === '100%' && "
+                           "document.querySelector('#job-status').textContent.startsWith('done')")
+    page.wait_for_function("document.querySelectorAll('#items tbody tr.done').length === 11")
+    assert page.locator("#items tbody tr.cancelled").count() == 0
+
+
 def test_tenant_b_never_sees_tenant_a_documents(page: Any, env: Bench) -> None:
     sign_in(page, env.keys["globex:admin"], then="documents")
     table = page.locator("#docs tbody")
