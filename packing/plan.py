@@ -40,12 +40,16 @@ INHERIT_WORDS: dict[str, tuple[str, ...]] = {
     "problem": ("code",), "warehouse": ("facility",), "facility": ("facility",), "site": ("facility",),
 }
 _SENTENCE = re.compile(r"(?<=[.!])\s+(?=[A-Z])")
+# "Orders A, B and C were late. Which two were held up by the same problem?": the named orders grouped by code
+SAME_AMONG_RE = re.compile(r"\b(?:which|what)\s+(?:two|three|ones?|of\s+(?:them|these|those)|orders?)\b.*?"
+                           r"\bsame\s+(?:problem|issue|code|exception|reason|delay|hold|cause)\b", re.I)
 HIGH_VALUE_RE = re.compile(r"\b(?:high[- ]value|expensive|high[- ]priced|costly|big[- ]ticket)\b", re.I)
 
 
 @dataclass(frozen=True)
 class Part:
-    """One part of a question. ``kind``: lookup, list, count or exists; ``target``: the vocabulary kind listed
+    """One part of a question. ``kind``: lookup, list, count, exists, or same (which of the named orders share a
+    code); ``target``: the vocabulary kind listed
     (``shipment`` for tracking numbers), None for a lookup; ``inherits``: kinds taken from the previous answer;
     ``high_value``: the part asks for high-value records."""
 
@@ -75,6 +79,8 @@ def part_of(text: str, first: bool = True) -> Part:
             words = same.group(1).lower().split()
             inherits += tuple(k for w in words for k in INHERIT_WORDS.get(w, ()) if k not in inherits)
     high = bool(HIGH_VALUE_RE.search(q))
+    if SAME_AMONG_RE.search(q):
+        return Part(q, "same", "code", inherits, False)
     asked = _SENTENCE.split(q)[-1]  # "A customer bought X. Which order was that?": the question is the last sentence,
     for kind, rx in (("count", COUNT_RE), ("list", LIST_RE), ("exists", EXISTS_RE)):  # the rest its context
         m = rx.search(asked)

@@ -43,4 +43,4 @@ def test_a_statement_before_the_question_is_its_context() -> None:
     (part,) = plan("A customer says they bought the EL-PHN-X12. Which order was that?")
     assert (part.kind, part.target) == ("list", "order") and part.text.startswith("A customer says")
     (part,) = plan("Orders 84976, 84977 and 84978 were all late. Which two were held up by the same problem?")
-    assert part.kind == "lookup"
+    assert part.kind == "same"  # which of the named orders share a code: from the records

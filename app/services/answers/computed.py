@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
 
+from app.services.answers.compare import Computed, shared_code
 from ingest.vocab_model import Vocabulary
 from packing.facts import FactTable, Filter, Selection, quantile
 from packing.plan import HIGH_VALUE_RE, Part
@@ -34,17 +34,6 @@ def fact_table(records: object, vocab: Vocabulary) -> FactTable:
     while len(_TABLES) > 8:
         _TABLES.popitem(last=False)
     return table
-
-
-@dataclass
-class Computed:
-    """A part answered from the records: the sentence (with ``[E#]`` labels from ``first_label``), the records
-    cited in label order, and whether it is verified (the filter holds every key the part names)."""
-
-    text: str
-    record_ids: list[str]
-    verified: bool
-    filter: str
 
 
 _NAME_RE = re.compile(r"(?<![\w#-])[A-Z][a-z][A-Za-z]*(?:\s+[A-Z][a-z][A-Za-z]*)*")
@@ -172,10 +161,17 @@ def _phrase(part: Part, sel: Selection, first_label: int, orders_of: dict[str, s
     return text, list(labels)
 
 
+def computable(part: Part) -> bool:
+    """Is ``part`` a kind the records answer (a list, count or exists of ids, or which named orders share a code)?"""
+    return part.kind == "same" or (part.kind != "lookup" and part.target in FACT_TARGETS)
+
+
 def answer_from_records(part: Part, vocab: Vocabulary, table: FactTable, inherited: dict[str, set[str]],
                         first_label: int = 1) -> Computed | None:
     """``part`` answered from ``table``, or None when it is not a list of ids or its filter cannot be built."""
-    if part.kind == "lookup" or part.target not in FACT_TARGETS:
+    if part.kind == "same":
+        return shared_code(part, vocab, table, first_label)
+    if not computable(part):
         return None
     built = _filter(part, vocab, table, inherited)
     if built is None:

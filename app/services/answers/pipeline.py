@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from app.services.answers.answer import Answer, Usage
-from app.services.answers.computed import FACT_TARGETS, answer_from_records, carried_over, fact_table
+from app.services.answers.computed import answer_from_records, carried_over, computable, fact_table
 from app.services.answers.contracts import Generator, RetrieverSource, SearchesRecords
 from app.services.answers.events import Listener, Progress
 from app.services.answers.options import AskOptions
@@ -87,7 +87,8 @@ class Pipeline:
         parts = plan(question) if opts.mode == "hybrid" else [Part(question)]
         usage = Usage()
         progress.start("pack")
-        if len(parts) == 1 and parts[0].kind == "lookup":
+        if len(parts) == 1 and (parts[0].kind == "lookup" or answer_from_records(
+                parts[0], retriever.vocabulary, fact_table(retriever.chunks, retriever.vocabulary), {}) is None):
             result = self._lookup(question, evidence, retriever.vocabulary, opts, usage, progress)
             return self._answer(question, tenant, opts, version, result, usage, timings, progress)
         return self._planned(question, parts, tenant, opts, version, retriever, evidence, usage, timings, progress)
@@ -143,7 +144,7 @@ class Pipeline:
         vocab = retriever.vocabulary
         table = fact_table(retriever.chunks, vocab)
         by_id = {c.id: c for c in retriever.chunks}
-        lookups = [i for i, p in enumerate(parts) if p.kind == "lookup" or p.target not in FACT_TARGETS]
+        lookups = [i for i, p in enumerate(parts) if not computable(p)]
         texts, plan_lines = [""] * len(parts), [""] * len(parts)
         extra: list[dict[str, str]] = []
         first: VerifiedAnswer | None = None

@@ -103,3 +103,26 @@ def test_an_answer_without_a_code_carries_the_subjects_rarest_code() -> None:
         vocab.add_term(Term(kind, value))
     carried = carried_over("Why was order 1 late?", "It was held for review [E1].", vocab, table)
     assert carried["code"] == {"HOLD-SEC"} and carried["carrier"] == {"ATP"}
+
+
+def test_which_two_of_the_named_orders_share_a_problem() -> None:
+    """The named orders grouped by their exception codes (not a status every order has), each one cited."""
+    from packing.facts import Event
+
+    def ev(order: str, code: str, day: str) -> Event:
+        return Event(f"{order}-{code}", "feed.log", f"{day} {order} {code}", day, {"order": {order}, "code": {code}})
+
+    orders = [str(i) for i in range(1, 13)]
+    events = [ev(o, "DELIVERED", "2021-03-09") for o in orders]
+    events += [ev("1", "D17", "2021-03-02"), ev("2", "D17", "2021-03-03"), ev("3", "C31", "2021-03-04")]
+    vocab = Vocabulary()
+    for value in orders:
+        vocab.add_term(Term("order", value))
+    vocab.add_term(Term("code", "D17", ("address label unreadable",)))
+    for code in ("C31", "DELIVERED"):
+        vocab.add_term(Term("code", code))
+    (part,) = plan("Orders 1, 2 and 3 were all late. Which two were held up by the same problem, and what was it?")
+    got = answer_from_records(part, vocab, FactTable(events), {})
+    assert got is not None and got.verified
+    assert got.text.startswith("Orders 1 [E1] and 2 [E2] were both held up by D17 (address label unreadable)")
+    assert "order 3 [E3] had C31 instead" in got.text and "DELIVERED" not in got.text
