@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from packing.claims import Claim, EntitiesLike, as_lexicon, extract_claims
+from packing.claims import Claim, EntitiesLike, as_lexicon, cited_labels, extract_claims
 from packing.prompt import NOT_FOUND, addresses_the_model
 
 ASKS_FOR_ORDERS = re.compile(r"\bwhich\s+orders?\b", re.I)
@@ -48,3 +48,27 @@ def answers_what_was_asked(answer: str, question: str, claims: Sequence[Claim]) 
     if NOT_FOUND in answer.lower() and claims:
         return False
     return not (ASKS_FOR_ORDERS.search(question) and not any(c.kind == "order_id" for c in claims))
+
+
+_CLAUSE = re.compile(r"(?<=[.;])\s+")
+
+
+def only_about(answer: str, question: str, entities: EntitiesLike = ()) -> str:
+    """``answer`` without the clauses that name orders or RMAs the question does not (a draft that also tried a
+    part the records answer); their ``[E#]`` citations move to the end of what is kept. Unchanged when the question
+    names no order or no clause would be left."""
+    asked = {c.value for c in extract_claims(question, entities) if c.kind in SUBJECT_KINDS}
+    if not asked:
+        return answer
+    kept, moved = [], []
+    for clause in _CLAUSE.split(answer.strip()):
+        named = {c.value for c in extract_claims(clause, entities) if c.kind in SUBJECT_KINDS}
+        if named - asked:
+            moved += cited_labels(clause)
+        else:
+            kept.append(clause)
+    if not kept or not moved:
+        return answer if not kept else " ".join(kept)
+    text = " ".join(kept).rstrip(" ;,.")
+    missing = [lab for lab in dict.fromkeys(moved) if lab not in cited_labels(text)]
+    return text + "".join(f" [{lab}]" for lab in missing) + "."

@@ -290,3 +290,14 @@ def test_true_claims_that_do_not_answer_the_question_are_not_verified() -> None:
     assert verify("Order #400001 [E1].", evidence, HASH_ORDERS, given=which).verified
     hedge = "Order #400001 shipped on 2021-03-04 [E1]; the answer is not found in the evidence."
     assert not verify(hedge, evidence, HASH_ORDERS, given="Why was order #400001 late?").verified
+
+
+def test_a_drafts_clauses_about_other_orders_are_left_to_the_records() -> None:
+    from packing.subjects import only_about
+
+    draft = ("Held for a security review after EX-77 on the return; yes, the same pattern recurred in 2023 on "
+             "orders #63926 and #85525 [E1] [E2] [E5].")
+    got = only_about(draft, "Why was the refund for order #48291 delayed in March 2021?", HASH_ORDERS)
+    assert got == "Held for a security review after EX-77 on the return [E1] [E2] [E5]."
+    assert only_about("Order #48291 was held [E1].", "Why was order #48291 held?", HASH_ORDERS) == (
+        "Order #48291 was held [E1].")

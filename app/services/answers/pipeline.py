@@ -13,6 +13,7 @@ from app.services.answers.tenant_terms import constraints_of, lexicon_of
 from ingest.vocab_model import Vocabulary
 from packing.packer import Evidence
 from packing.plan import Part, plan
+from packing.subjects import only_about
 from packing.verify import VerifiedAnswer, answer_with_verification, timeline
 
 
@@ -155,7 +156,8 @@ class Pipeline:
             # the whole question is retrieved, packed and asked (the small model answers its first part more
             # reliably with the question's own wording); claims about the other parts are left out by verification
             first = self._lookup(question, evidence, vocab, opts, usage, progress)
-            texts[i], verified = first.answer, first.verified
+            # what the records answer is not the draft's to say: its clauses about other orders go
+            texts[i], verified = only_about(first.answer, parts[i].text, lexicon_of(vocab)), first.verified
             # "the same pattern": what the verified answer names, else only what the subject's own records show
             inherited = carried_over(parts[i].text, first.answer if first.verified else "", vocab, table)
         label0 = (len(first.packed.evidence) if first and first.packed else 0) + 1
