@@ -17,6 +17,7 @@ from torch import nn
 from engine.attention import attend, decode_kernels
 from engine.config import ModelConfig
 from engine.kv.cache import KVCache
+from engine.kv.paged import PagedBatch
 from engine.kv.quant import write_int8_slot
 from engine.rope import apply_rotary, rope_cos_sin, rope_frequencies
 
@@ -57,8 +58,12 @@ class Attention(nn.Module):
         return qk[:, : self.n_heads], qk[:, self.n_heads :], v
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int | torch.Tensor,
-                cache: KVCache | None) -> torch.Tensor:
+                cache: KVCache | PagedBatch | None) -> torch.Tensor:
         B, T, _ = x.shape
+        if isinstance(cache, PagedBatch):  # a flat row of many sequences' tokens over the block pool
+            q, k, v = self.project(x, cos, sin)
+            y = cache.attend(self.layer, q, k, v, self.backend)  # (1, H, N, hd)
+            return self.wo(y.transpose(1, 2).reshape(B, T, self.q_dim))
         if isinstance(start, torch.Tensor):  # static decode: one token into a device-side slot, later keys masked
             assert cache is not None and T == 1
             return self.wo(self._static_step(x, cos, sin, start, cache).reshape(B, 1, self.q_dim))
@@ -120,7 +125,7 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int | torch.Tensor,
-                cache: KVCache | None) -> torch.Tensor:
+                cache: KVCache | PagedBatch | None) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), cos, sin, start, cache)
         return x + self.mlp(self.mlp_norm(x))
 
@@ -151,15 +156,20 @@ class Transformer(nn.Module):
         for block in self.layers:
             block.attn.backend = backend  # type: ignore[union-attr]
 
-    def forward(self, tokens: torch.Tensor, start: int | torch.Tensor = 0, cache: KVCache | None = None,
+    def forward(self, tokens: torch.Tensor, start: int | torch.Tensor = 0, cache: KVCache | PagedBatch | None = None,
                 last_only: bool = False) -> torch.Tensor:
         """Logits (B, T, vocab), or (B, 1, vocab) with ``last_only``, for ``tokens`` (B, T) at positions start...
 
         With a ``cache`` the block attends to the cached positions ``[0, start)`` and is written into it. A tensor
         ``start`` (one token, a device-side position) keeps every shape static for CUDA-graph decode.
+
+        With a `PagedBatch` ``tokens`` (1, N) are many sequences' new tokens in a row at ``cache.positions``
+        (``start`` unused); ``last_only`` then gives each sequence's last row, (1, B, vocab).
         """
         T = tokens.shape[1]
-        if isinstance(start, torch.Tensor):
+        if isinstance(cache, PagedBatch):
+            cos, sin = self.rope_cos.index_select(0, cache.positions), self.rope_sin.index_select(0, cache.positions)
+        elif isinstance(start, torch.Tensor):
             assert T == 1 and cache is not None, "a tensor position serves single-token decode with a cache"
             cos, sin = self.rope_cos.index_select(0, start.view(1)), self.rope_sin.index_select(0, start.view(1))
         elif start + T > self.rope_cos.shape[0]:
@@ -171,5 +181,5 @@ class Transformer(nn.Module):
         for block in self.layers:
             x = block(x, cos, sin, start, cache)
         if last_only:
-            x = x[:, -1:]
+            x = x[:, cache.last] if isinstance(cache, PagedBatch) else x[:, -1:]
         return self.lm_head(self.norm(x))
