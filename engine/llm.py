@@ -1,4 +1,5 @@
-"""`LLM`: load a model and generate text with chunked prefill, a preallocated KV cache and a prefix cache."""
+"""`LLM`: load a model and generate text with chunked prefill, a preallocated KV cache and a prefix cache; many
+requests at once through the serving core (`submit`, `generate_batch`: engine/llm_engine.py)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from engine.config import ModelConfig
 from engine.kv.cache import KVCache
 from engine.kv.compressed import CompressedKVCache, KVSpec
 from engine.kv.policy import Policy
+from engine.llm_engine import EngineConfig, LLMEngine
 from engine.model import Transformer
 from engine.model_runner import CompressedStatic, GraphStep, Step
 from engine.sampling import sample
+from engine.sequence import SamplingParams
+from engine.sequence import Sequence as Request
 from engine.stops import Decoded, StopText, decode_loop
 from engine.tokenizer import Tokenizer, load_tokenizer
 from engine.weights import load_model
@@ -93,6 +97,7 @@ class LLM:
         self._graph: GraphStep | None = None
         self._cache: KVCache | None = None
         self._cached_ids: list[int] = []  # the tokens whose KV the cache holds, in order
+        self._engine: LLMEngine | None = None
 
     @classmethod
     def load(cls, model: str | Path | None = None, *, device: str = "cpu", dtype: torch.dtype = torch.float32,
@@ -287,3 +292,30 @@ class LLM:
         """Like `generate`, yielding text pieces as they decode."""
         yield from self._run(prompt, max_new_tokens, temperature, top_p, seed, stop, stop_token_ids, chat, kv_policy,
                              ignore_eos, [])
+
+    # -- many requests: the serving core ------------------------------------------------------------------------------
+    def serving(self, config: EngineConfig | None = None) -> LLMEngine:
+        """The batching engine over a paged pool (built at the first call; a ``config`` rebuilds it)."""
+        if self._engine is None or config is not None:
+            self._engine = LLMEngine(self.model, self.tokenizer, config or EngineConfig(), self.max_seq_len)
+        return self._engine
+
+    def submit(self, prompt: str | list[int], params: SamplingParams | None = None, *, chat: bool = False) -> Request:
+        """Queue one request on the serving core; `serving().step()` advances every queued request together."""
+        return self.serving().add(self._prompt_ids(prompt, chat), params or SamplingParams())
+
+    def generate_batch(self, prompts: Sequence[str | list[int]], params: SamplingParams | Sequence[SamplingParams]
+                       | None = None, *, chat: bool = False) -> list[Generation]:
+        """Generate for every prompt at once (continuous batching); results in the prompts' order."""
+        ps = list(params) if isinstance(params, Sequence) else [params or SamplingParams()] * len(prompts)
+        if len(ps) != len(prompts):
+            raise ValueError(f"got {len(prompts)} prompts but {len(ps)} sampling params")
+        engine = self.serving()
+        seqs = [engine.add(self._prompt_ids(p, chat), sp) for p, sp in zip(prompts, ps, strict=True)]
+        t0 = time.perf_counter()
+        engine.run()
+        ms = (time.perf_counter() - t0) * 1e3
+        return [Generation(text=s.texts.text if s.texts else self.tokenizer.decode(s.output_ids),
+                           token_ids=s.output_ids, prompt_tokens=s.num_prompt, finish_reason=s.finish_reason,
+                           timings_ms={"batch": ms}, kv_bytes=self.kv_bytes_for(len(s)), cached_tokens=s.num_cached)
+                for s in seqs]
