@@ -64,7 +64,7 @@ def ours(llm: LLM, prompts: list[list[int]], decode_tokens: int) -> dict[str, fl
 def hf_generate(hf: torch.nn.Module, llm: LLM, prompts: list[list[int]], decode_tokens: int) -> dict[str, float]:
     """transformers ``generate()`` on the same batch: total output tok/s, and decode tok/s (minus a 1-token run)."""
     ids = torch.tensor(prompts, device=llm.device)
-    kw = {"do_sample": False, "pad_token_id": 0, "eos_token_id": None}
+    kw = {"do_sample": False, "pad_token_id": 0}  # min_new_tokens masks the end token: exactly n tokens
 
     def run(n: int) -> float:
         _sync(llm)
