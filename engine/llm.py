@@ -4,7 +4,6 @@ requests at once through the serving core (`submit`, `generate_batch`: engine/ll
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,35 +24,11 @@ from engine.sampling import sample
 from engine.sequence import SamplingParams
 from engine.sequence import Sequence as Request
 from engine.stops import Decoded, StopText, decode_loop
-from engine.tokenizer import Tokenizer, load_tokenizer
-from engine.weights import load_model
+from engine.tokenizer import Tokenizer, load_tokenizer, synthetic_tokenizer
+from engine.weights import adapter_manifest, load_model
 
 log = logging.getLogger(__name__)
 DECODE_MODES = ("auto", "eager", "static", "graph")
-
-
-def _synthetic_tokenizer() -> Tokenizer:
-    """Random-weight models talk through the bundled SmolLM2 tokenizer, or a byte-level one where it is absent."""
-    try:
-        return load_tokenizer()
-    except (FileNotFoundError, ImportError) as exc:
-        from tokenizers import Tokenizer as HFTokenizer
-        from tokenizers import decoders, models, pre_tokenizers
-
-        log.warning("bundled tokenizer unavailable (%s): using a byte-level tokenizer", exc)
-        vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
-        backend = HFTokenizer(models.BPE(vocab=vocab, merges=[]))
-        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        backend.decoder = decoders.ByteLevel()
-        backend.add_special_tokens(["<|im_start|>", "<|im_end|>"])
-        return Tokenizer(backend, "<|im_end|>", None, None)
-
-
-def adapter_manifest(adapter: str | Path | None) -> dict[str, Any]:
-    """The ``manifest.json`` beside a LoRA adapter (empty when there is none)."""
-    if adapter is None or not (Path(adapter) / "manifest.json").exists():
-        return {}
-    return dict(json.loads((Path(adapter) / "manifest.json").read_text()))
 
 
 @dataclass
@@ -128,7 +103,7 @@ class LLM:
             net.config = dataclasses.replace(net.config, rope_scaling=rope, rope_theta=theta)
             net.setup_rope(n)
         src = str(model)
-        tokenizer = _synthetic_tokenizer() if src.startswith("synthetic:") else load_tokenizer(Path(src))
+        tokenizer = synthetic_tokenizer() if src.startswith("synthetic:") else load_tokenizer(Path(src))
         llm = cls(net, tokenizer, max_seq_len=n, kv_budget_bytes=kv_budget_bytes)
         llm.adapter = str(adapter) if adapter else None
         return llm

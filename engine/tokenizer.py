@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,3 +140,20 @@ def _convert(path: Path, target: Path) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def synthetic_tokenizer() -> Tokenizer:
+    """Random-weight models talk through the bundled SmolLM2 tokenizer, or a byte-level one where it is absent."""
+    try:
+        return load_tokenizer()
+    except (FileNotFoundError, ImportError) as exc:
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers import decoders, models, pre_tokenizers
+
+        logging.getLogger(__name__).warning("bundled tokenizer unavailable (%s): using a byte-level tokenizer", exc)
+        vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+        backend = HFTokenizer(models.BPE(vocab=vocab, merges=[]))
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        backend.add_special_tokens(["<|im_start|>", "<|im_end|>"])
+        return Tokenizer(backend, "<|im_end|>", None, None)

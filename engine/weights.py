@@ -11,6 +11,7 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -177,3 +178,9 @@ def load_model(source: str | Path, *, device: str | torch.device = "cpu", dtype:
     model.setup_rope(max_seq_len or cfg.max_seq_len)
     return model.eval().requires_grad_(False)
 
+
+def adapter_manifest(adapter: str | Path | None) -> dict[str, Any]:
+    """The ``manifest.json`` beside a LoRA adapter (empty when there is none)."""
+    if adapter is None or not (Path(adapter) / "manifest.json").exists():
+        return {}
+    return dict(json.loads((Path(adapter) / "manifest.json").read_text()))

@@ -133,13 +133,14 @@ def test_static_decode_equals_eager(llm: LLM) -> None:
 
 
 def test_byte_tokenizer_fallback_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.llm as llm_module
 
     def missing(*args: object) -> None:
         raise FileNotFoundError("the model package is not installed")
 
-    monkeypatch.setattr(llm_module, "load_tokenizer", missing)
-    tok = llm_module._synthetic_tokenizer()
+    import engine.tokenizer as tokenizer_module
+
+    monkeypatch.setattr(tokenizer_module, "load_tokenizer", missing)
+    tok = tokenizer_module.synthetic_tokenizer()
     ids = tok.encode("héllo, wörld")
     assert tok.decode(ids) == "héllo, wörld" and max(ids) < 256
     assert tok.encode("<|im_end|>") == [tok.eos_id]
