@@ -15,6 +15,8 @@ from packing.claims import Claim, EntitiesLike, as_lexicon, cited_labels, extrac
 from packing.prompt import NOT_FOUND, addresses_the_model
 
 ASKS_FOR_ORDERS = re.compile(r"\bwhich\s+orders?\b", re.I)
+ASKS_FOR_A_CODE = re.compile(r"\bwhat\s+was\s+(?:it|the\s+(?:problem|issue|code|exception))\b|"
+                             r"\bwhich\s+(?:problem|issue|code|exception)\b", re.I)
 
 SUBJECT_KINDS = ("order_id", "rma")
 def may_support(text: str, question: str, answer: str, entities: EntitiesLike) -> bool:
@@ -43,10 +45,12 @@ def may_support(text: str, question: str, answer: str, entities: EntitiesLike) -
 
 
 def answers_what_was_asked(answer: str, question: str, claims: Sequence[Claim]) -> bool:
-    """An answer that also says the answer is not in the evidence, or that names no order when the question asks
-    "which order", does not answer the question, however true its claims."""
+    """An answer that also says the answer is not in the evidence, names no order when the question asks "which
+    order", or no code when it asks "what was the problem", does not answer it, however true its claims."""
     if NOT_FOUND in answer.lower() and claims:
         return False
+    if ASKS_FOR_A_CODE.search(question) and not any(c.kind == "code" for c in claims):
+        return False  # "... the same problem, and what was it?" answered without naming one
     return not (ASKS_FOR_ORDERS.search(question) and not any(c.kind == "order_id" for c in claims))
 
 

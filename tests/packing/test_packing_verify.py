@@ -301,3 +301,11 @@ def test_a_drafts_clauses_about_other_orders_are_left_to_the_records() -> None:
     assert got == "Held for a security review after EX-77 on the return [E1] [E2] [E5]."
     assert only_about("Order #48291 was held [E1].", "Why was order #48291 held?", HASH_ORDERS) == (
         "Order #48291 was held [E1].")
+
+
+def test_a_problem_asked_for_must_be_named() -> None:
+    evidence = ["2021-03-02 #400001 EXCEPTION EX-41 held", "2021-03-03 #400002 EXCEPTION EX-41 held"]
+    q = "Orders #400001 and #400002 were late. Which two were held up by the same problem, and what was it?"
+    assert not verify("Order #400001 had the same problem as #400002 [E1] [E2].", evidence, HASH_ORDERS,
+                      given=q).verified
+    assert verify("Both hit EX-41: #400001 [E1] and #400002 [E2].", evidence, HASH_ORDERS, given=q).verified

@@ -50,8 +50,13 @@ def shared_code(part: Part, vocab: Vocabulary, table: FactTable, first_label: in
     for o in named:
         for c in codes.get(o, {}):
             holders[c].append(o)
-    ranked = sorted(holders.items(), key=lambda kv: -len(kv[1]))
-    if not ranked or len(ranked[0][1]) < 2 or (len(ranked) > 1 and len(ranked[1][1]) == len(ranked[0][1])):
+    # the code most named orders share; among those, the rarest in the whole history (the exception, not a place
+    # or a status the vocabulary took for a code)
+    def rank(kv: tuple[str, list[str]]) -> tuple[int, int]:
+        return -len(kv[1]), len(spread.get(kv[0], ()))
+
+    ranked = sorted(holders.items(), key=rank)
+    if not ranked or len(ranked[0][1]) < 2 or (len(ranked) > 1 and rank(ranked[1]) == rank(ranked[0])):
         return None
     code, sharing = ranked[0]
     labels: dict[str, int] = {}
