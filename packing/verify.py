@@ -23,6 +23,7 @@ from packing.claims import (
 from packing.mapreduce import Generate, map_reduce, map_reduce_run
 from packing.packer import Evidence, Packed, PackedEvidence, TokenizerLike, pack
 from packing.prompt import NOT_FOUND
+from packing.quote import quoted_answer
 from packing.subjects import answers_what_was_asked, may_support
 
 __all__ = [
@@ -291,4 +292,7 @@ def answer_with_verification(
             if part is not None:
                 cites = [p.by_label(lab).evidence for lab in cited_labels(part)]
                 return VerifiedAnswer(part, True, False, cites, p, attempts, partial=True)
+    quote = quoted_answer(question, first, entities)  # the sentence the evidence gives, marked as a quote
+    if quote is not None:
+        return VerifiedAnswer(quote[0], False, False, [quote[1].evidence], first, attempts)
     return VerifiedAnswer(_fallback_text(attempts[-1].verification, first.evidence), False, True, [], packed, attempts)

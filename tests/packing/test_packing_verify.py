@@ -309,3 +309,16 @@ def test_a_problem_asked_for_must_be_named() -> None:
     assert not verify("Order #400001 had the same problem as #400002 [E1] [E2].", evidence, HASH_ORDERS,
                       given=q).verified
     assert verify("Both hit EX-41: #400001 [E1] and #400002 [E2].", evidence, HASH_ORDERS, given=q).verified
+
+
+def test_no_verified_draft_quotes_the_sentence_that_matches(tok) -> None:
+    """A model that misses what a note plainly says: the matching sentence is quoted and cited, not verified."""
+    from packing.packer import Evidence
+
+    ev = [Evidence("n1", "notes/a.md:5-5", "2018-05-13 notes. Returned wireless earbuds from #58382 opened at the "
+                   "bench: dead pixel cluster. Not resalable.", 1.0, 1),
+          Evidence("n2", "notes/b.md:5-5", "2018-05-14 notes. A pallet of kettles arrived late at the dock.", 0.5, 2)]
+    got = answer_with_verification("What was wrong with the wireless earbuds that came back in May 2018?", ev, tok,
+                                   2048, lambda prompt: "I do not know.")
+    assert not got.verified and not got.fallback and "dead pixel cluster" in got.answer and "[E" in got.answer
+    assert [c.id for c in got.citations] == ["n1"]
