@@ -49,8 +49,19 @@ cli = typer.Typer(
 trainer = typer.Typer(help="Train the domain adapter and the reranker.", no_args_is_help=True)
 
 
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        typer.echo(f"longhaul {version('longhaul')}")
+        raise typer.Exit()
+
+
 @cli.callback()
-def _root() -> None:
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit."),
+) -> None:
     """longhaul: hybrid retrieval, position-aware packing and a long-context engine over order histories."""
 
 

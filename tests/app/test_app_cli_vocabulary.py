@@ -38,3 +38,4 @@ def test_show_lists_what_was_learned_and_set_is_read_by_the_next_ingest(tmp_path
     rows = {r["value"]: r for r in json.loads(out.output.strip().splitlines()[-1])["terms"]}
     assert "the yellow vans" in rows["ATP"]["synonyms"] and "Atlas Post" in rows["ATP"]["synonyms"]
     assert rows["NFX"]["source"].startswith("reference/carriers.csv:")
+
