@@ -20,7 +20,9 @@ from packing.subjects import may_support
 _WORD = re.compile(r"[a-z][a-z\-]{3,}")
 _SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _STOP = set("""what which when where were with that this those these there their from into have been came back
-does about would could should after before during order orders customer said says""".split())
+does about would could should after before during order orders customer said says warehouse warehouses site sites
+facility hub notes note shift""".split())
+_NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z]+")  # a capitalised word inside the question: a name
 MIN_WORDS = 2
 
 
@@ -30,7 +32,8 @@ def _words(text: str) -> set[str]:
 
 def best_quote(question: str, packed: Packed, entities: EntitiesLike = ()) -> tuple[str, PackedEvidence] | None:
     """``(sentence, record)`` of the evidence sentence sharing the most (rarity-weighted) question words, or None."""
-    asked = _words(question)
+    names = {n.lower() for n in _NAME.findall(question)}  # the site or carrier: the subject rule scopes by those
+    asked = _words(question) - names
     sentences = [(s.strip(), p) for p in packed.evidence if may_support(p.evidence.text, question, "", entities)
                  for s in _SPLIT.split(p.evidence.text) if len(s.strip()) > 20]
     if not asked or not sentences:

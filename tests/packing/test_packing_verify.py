@@ -322,3 +322,13 @@ def test_no_verified_draft_quotes_the_sentence_that_matches(tok) -> None:
                                    2048, lambda prompt: "I do not know.")
     assert not got.verified and not got.fallback and "dead pixel cluster" in got.answer and "[E" in got.answer
     assert [c.id for c in got.citations] == ["n1"]
+
+
+def test_the_quote_is_not_the_header_that_only_names_the_site(tok) -> None:
+    from packing.packer import Evidence
+
+    ev = [Evidence("n1", "notes/a.md:5-5", "# SIN1 warehouse notes, May 2018 (Singapore)\nReturned wireless earbuds "
+                   "from #58382 opened at the bench: dead pixel cluster.", 1.0, 1)]
+    got = answer_with_verification("What was wrong with the wireless earbuds that came back to the Singapore "
+                                   "warehouse in May 2018?", ev, tok, 2048, lambda prompt: "I do not know.")
+    assert "dead pixel cluster" in got.answer and "warehouse notes" not in got.answer
