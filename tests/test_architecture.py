@@ -26,8 +26,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 # Known departures, each with the issue that removes it (none today: the generator's constants moved to corpus/).
 KNOWN: dict[tuple[str, str], str] = {}
-# app/ may run the generator only from the commands that write or measure generated data, never in serving code
-APP_CORPUS_USERS = ("app/commands/",)
+# app/ runs the generator only in the commands that write a sample for a user (demo, generate); benchmarks, evals and
+# training get their generated data through eval/ (eval/corpora.py), never in serving code
+APP_CORPUS_USERS = ("app/commands/demo.py", "app/commands/generate.py")
 
 
 def _imports(path: Path) -> list[tuple[int, str, tuple[str, ...]]]:

@@ -37,26 +37,21 @@ def register(bench: typer.Typer) -> None:
         from app.core.settings import Settings
         from app.core.tenants import index_root
         from app.services.ingest import ingest_directory
-        from corpus import WORLDS
         from eval.bench import retrieval as bench_retrieval
+        from eval.corpora import WORLD_NAMES, generated
         from retrieval.embed import Embedder
         from retrieval.retriever import Retriever
 
-        if world not in WORLDS:
-            raise typer.BadParameter(f"--world must be one of {sorted(WORLDS)}, got {world!r}")
+        if world not in WORLD_NAMES:
+            raise typer.BadParameter(f"--world must be one of {sorted(WORLD_NAMES)}, got {world!r}")
         torch.set_num_threads(threads)
         console = Console(stderr=True)
         work_dir.mkdir(parents=True, exist_ok=True)
         if corpus is None:
-            corpus = work_dir / f"corpus_{world}_{tokens}_{seed}"
-            if not (corpus / "questions.jsonl").exists():
-                from app.commands.generate import token_counter
-                from corpus import CorpusConfig, generate_corpus
-                from corpus.writer import prepare_output
+            from app.commands.generate import token_counter
 
-                prepare_output(corpus)
-                cfg = CorpusConfig(tenant="bench", tokens=tokens, seed=seed, world=world)
-                generate_corpus(corpus, cfg, token_counter("tokenizer")[0])
+            corpus = generated(work_dir / f"corpus_{world}_{tokens}_{seed}", tokens=tokens, seed=seed, world=world,
+                               count=token_counter("tokenizer")[0])
         questions_file = corpus / "questions.jsonl"
         if not questions_file.exists():
             raise FileNotFoundError(f"{questions_file} is missing: pass a `longhaul generate --out DIR` folder")

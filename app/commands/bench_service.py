@@ -29,12 +29,9 @@ def _prepare(work_dir: Path, tokens: int, tenant: str) -> tuple[Path, list[str]]
     from app.core.settings import Settings
     from app.core.tenants import docs_dir
     from app.services.documents import DocumentStore
-    from corpus import CorpusConfig, generate_corpus
+    from eval.corpora import generated
 
-    corpus = work_dir / f"corpus_{tokens}"
-    if not (corpus / "questions.jsonl").exists():
-        shutil.rmtree(corpus, ignore_errors=True)
-        generate_corpus(corpus, CorpusConfig(tokens=tokens, seed=3))
+    corpus = generated(work_dir / f"corpus_{tokens}", tokens=tokens, seed=3, tenant="demo")
     settings = Settings(data_dir=work_dir / "data")
     if not (settings.tenant_dir(tenant) / "index" / "LIVE").exists():
         shutil.rmtree(docs_dir(settings, tenant), ignore_errors=True)

@@ -38,8 +38,8 @@ def register(evals: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         from app.core.settings import get_settings
-        from corpus import CorpusConfig, generate_corpus
         from engine.llm import LLM
+        from eval.corpora import generated
         from eval.litm.items import litm_items
         from eval.litm.sweep import litm_sweep, plot_litm
 
@@ -47,9 +47,8 @@ def register(evals: typer.Typer) -> None:
         load_before, t0 = os.getloadavg(), time.perf_counter()
         corpus = get_settings().data_dir / "samples" / f"litm-{tokens}-{seed}"
         llm = LLM.load(device=device, adapter="auto" if adapter else None, threads=threads)
-        if not (corpus / "stats.json").exists():
-            generate_corpus(corpus, CorpusConfig(tokens=tokens, seed=seed, questions_per_type=max(4, items)),
-                            lambda lines: sum(llm.tokenizer.count(x) + 1 for x in lines))
+        generated(corpus, tokens=tokens, seed=seed, tenant="demo", questions_per_type=max(4, items),
+                  count=lambda lines: sum(llm.tokenizer.count(x) + 1 for x in lines))
         # Records short enough that all `positions` of them fit the budget with the question and instructions.
         record_tokens = (budget - 400) // positions
         its = litm_items(corpus, llm.tokenizer.count, n_distractors=positions - 1, max_items=items,

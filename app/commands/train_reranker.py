@@ -41,19 +41,15 @@ def register(train: typer.Typer) -> None:
         console = Console(stderr=True)
         if pairs is None:
             from app.commands.generate import token_counter
-            from corpus import CorpusConfig, generate_corpus
-            from corpus.writer import prepare_output
             from engine.tokenizer import load_tokenizer
+            from eval.corpora import generated
             from eval.tuning.reranker_data import mine_pairs
 
             count = load_tokenizer().count
             mined = []
             for seed in _seeds(seeds):
-                corpus = work_dir / f"seed{seed}"
-                if not (corpus / "questions.jsonl").exists():
-                    prepare_output(corpus)
-                    cfg = CorpusConfig(tenant="train", tokens=tokens, seed=seed, questions_per_type=8)
-                    generate_corpus(corpus, cfg, token_counter("estimate")[0])
+                corpus = generated(work_dir / f"seed{seed}", tokens=tokens, seed=seed, tenant="train",
+                                   questions_per_type=8, count=token_counter("estimate")[0])
                 mined += mine_pairs(corpus, count, seed=seed)
                 console.print(f"seed {seed}: {len(mined)} pairs so far")
             pairs = work_dir / "pairs.jsonl"
