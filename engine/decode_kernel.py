@@ -33,6 +33,16 @@ G_PAD = 16  # tl.dot needs at least 16 rows
 
 
 @triton.jit
+def _store_split(acc, m, l_sum, OUT, LSE, out_offs, lse_offs, row_ok):
+    """One split's normalised partial output and its log-sum-exp (``-inf`` for a split that saw no key)."""
+    has = l_sum > 0
+    out = acc / tl.where(has, l_sum, 1.0)[:, None]
+    lse = tl.where(has, m + tl.log(tl.where(has, l_sum, 1.0)), float("-inf"))
+    tl.store(OUT + out_offs, out, mask=row_ok[:, None])
+    tl.store(LSE + lse_offs, lse, mask=row_ok)
+
+
+@triton.jit
 def _split_kernel(Q, K, V, KS, VS, POS, OUT, LSE, scale, T, S,
                   sqb, sqh, skb, skh, skt, svb, svh, svt, sksb, sksh, skst, svsb, svsh, svst,
                   sob, soh, sos, slb, slh, sls,
@@ -77,11 +87,8 @@ def _split_kernel(Q, K, V, KS, VS, POS, OUT, LSE, scale, T, S,
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v).to(tl.float32)
         l_sum = l_sum * alpha + tl.sum(p, 1)
         m = m_new
-    has = l_sum > 0
-    out = acc / tl.where(has, l_sum, 1.0)[:, None]
-    lse = tl.where(has, m + tl.log(tl.where(has, l_sum, 1.0)), float("-inf"))
-    tl.store(OUT + b * sob + (h * G + rows)[:, None] * soh + s * sos + dims[None, :], out, mask=row_ok[:, None])
-    tl.store(LSE + b * slb + (h * G + rows) * slh + s * sls, lse, mask=row_ok)
+    _store_split(acc, m, l_sum, OUT, LSE, b * sob + (h * G + rows)[:, None] * soh + s * sos + dims[None, :],
+                 b * slb + (h * G + rows) * slh + s * sls, row_ok)
 
 
 @triton.jit

@@ -16,7 +16,7 @@ import torch
 import triton
 import triton.language as tl
 
-from engine.decode_kernel import BLOCK, G_PAD, _reduce_kernel, n_splits, supports
+from engine.decode_kernel import BLOCK, G_PAD, _reduce_kernel, _store_split, n_splits, supports
 
 
 @triton.jit
@@ -50,11 +50,8 @@ def _paged_split_kernel(Q, K, V, TABLES, LENS, OUT, LSE, scale, S,
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v).to(tl.float32)
         l_sum = l_sum * alpha + tl.sum(p, 1)
         m = m_new
-    has = l_sum > 0
-    out = acc / tl.where(has, l_sum, 1.0)[:, None]
-    lse = tl.where(has, m + tl.log(tl.where(has, l_sum, 1.0)), float("-inf"))
-    tl.store(OUT + b * sob + (h * G + rows)[:, None] * soh + s * sos + dims[None, :], out, mask=row_ok[:, None])
-    tl.store(LSE + b * slb + (h * G + rows) * slh + s * sls, lse, mask=row_ok)
+    _store_split(acc, m, l_sum, OUT, LSE, b * sob + (h * G + rows)[:, None] * soh + s * sos + dims[None, :],
+                 b * slb + (h * G + rows) * slh + s * sls, row_ok)
 
 
 def paged_decode_attention(q: torch.Tensor, k_pool: torch.Tensor, v_pool: torch.Tensor, tables: torch.Tensor,
