@@ -89,12 +89,17 @@ class CitingGenerator(CountingGenerator):
         super().__init__()
         self.order, self.delay_s = order, delay_s
 
+    def order_in(self, prompt: str) -> str:
+        """The order to answer about (this fake's own; a subclass may read it from the prompt)."""
+        return self.order
+
     def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str], chat: bool,
                  kv_policy: object | None, on_token: Callable[[str], None] | None = None) -> FakeGeneration:
         import time
 
-        m = re.search(rf"\[(E\d+)\][^\n]*order {re.escape(self.order)} scanned (\S+) at (\S+)", prompt)
-        text = f"Order {self.order} was scanned {m[2]} at {m[3]} [{m[1]}]." if m else "Not found in the evidence."
+        order = self.order_in(prompt)
+        m = re.search(rf"\[(E\d+)\][^\n]*order {re.escape(order)} scanned (\S+) at (\S+)", prompt)
+        text = f"Order {order} was scanned {m[2]} at {m[3]} [{m[1]}]." if m else "Not found in the evidence."
         pieces = re.findall(r"\S+\s*", text)
         for piece in pieces:
             time.sleep(self.delay_s)

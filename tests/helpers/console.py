@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from app.api.main import create_app
 from app.core.settings import Settings
 from app.services.answers import Pipeline
 from app.services.retrievers import RetrieverCache
-from tests.helpers.answers import CitingGenerator, FakeGeneration
+from tests.helpers.answers import CitingGenerator
 from tests.helpers.fakes import HashEmbedder
 from tests.helpers.sql import new_key
 
@@ -36,20 +34,9 @@ GLOBEX_NOTE = "# Globex vault\n\nGlobex vault note: order #777001 was rerouted t
 class OrderGenerator(CitingGenerator):
     """`CitingGenerator` for whichever order the question names (a job asks about several)."""
 
-    def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str], chat: bool,
-                 kv_policy: object | None, on_token: Callable[[str], None] | None = None) -> FakeGeneration:
+    def order_in(self, prompt: str) -> str:
         asked = [m for line in prompt.splitlines() if not line.startswith("[E") for m in re.findall(r"#\d{6}", line)]
-        order = asked[-1] if asked else self.order
-        m = re.search(rf"\[(E\d+)\][^\n]*order {re.escape(order)} scanned (\S+) at (\S+)", prompt)
-        text = f"Order {order} was scanned {m[2]} at {m[3]} [{m[1]}]." if m else "Not found in the evidence."
-        pieces = re.findall(r"\S+\s*", text)
-        for piece in pieces:
-            time.sleep(self.delay_s)
-            if on_token:
-                on_token(piece)
-        gen = FakeGeneration(text, list(range(len(pieces))), self.tokenizer.count(prompt))
-        self.generations.append(gen)
-        return gen
+        return asked[-1] if asked else self.order
 
 
 @dataclass
