@@ -51,6 +51,7 @@ def register(evals: typer.Typer) -> None:
         tok = load_tokenizer()  # the bundled model's: recall and verification never load the model itself
         pipe = pipeline_for(settings)  # its engine loads on the first real-LLM answer
         vocab = pipe.vocabulary(tenant)
+        lexicon = lexicon_of(vocab)  # once: the verifier's claims are cached by the lexicon object
 
         def context_fn(mode: str, b: int) -> Any:
             cache: dict[str, list[dict[str, str]]] = {}
@@ -71,7 +72,7 @@ def register(evals: typer.Typer) -> None:
                        err=True)
 
         def verified(answer: str, texts: Any, given: str) -> bool:
-            return verify(answer, texts, lexicon_of(vocab), given=given).verified
+            return verify(answer, texts, lexicon, given=given).verified
 
         result["verification"] = score_verification(qs, context_fn("hybrid", budget), verified)
         if per_type > 0:

@@ -8,11 +8,11 @@ and is answered by retrieval and the model instead.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
+from collections.abc import Sequence
 
 from app.services.answers.compare import Computed, shared_code
 from ingest.vocab_model import Vocabulary
-from packing.facts import FactTable, Filter, Selection, quantile
+from packing.facts import FactTable, Filter, RecordLike, Selection, quantile
 from packing.plan import HIGH_VALUE_RE, Part
 from retrieval.query import MONTHS, analyze
 
@@ -21,19 +21,11 @@ FILTER_KINDS = ("order", "sku", "tracking", "rma", "facility", "carrier", "code"
 HIGH_VALUE_QUANTILE = 0.9
 _VALUE_COLUMN = re.compile(r"value|amount|price|total", re.I)
 _MAX_LISTED = 50
-_TABLES: OrderedDict[int, tuple[object, FactTable]] = OrderedDict()
 
 
-def fact_table(records: object, vocab: Vocabulary) -> FactTable:
-    """The fact table of one index version's records (built once per records object, a few kept)."""
-    hit = _TABLES.get(id(records))
-    if hit is not None and hit[0] is records:
-        return hit[1]
-    table = FactTable.build(records, lambda text: ((m.kind, m.canonical) for m in vocab.mentions(text)))  # type: ignore[arg-type]
-    _TABLES[id(records)] = (records, table)
-    while len(_TABLES) > 8:
-        _TABLES.popitem(last=False)
-    return table
+def fact_table(records: Sequence[RecordLike], vocab: Vocabulary) -> FactTable:
+    """The fact table of one index version's records, read with its vocabulary (the caller keeps it per version)."""
+    return FactTable.build(records, lambda text: ((m.kind, m.canonical) for m in vocab.mentions(text)))
 
 
 _NAME_RE = re.compile(r"(?<![\w#-])[A-Z][a-z][A-Za-z]*(?:\s+[A-Z][a-z][A-Za-z]*)*")

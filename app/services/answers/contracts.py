@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ingest.vocab_model import Vocabulary
+from packing.facts import RecordLike
 from packing.packer import TokenizerLike
 
 if TYPE_CHECKING:  # engine.kv's classes load torch; the pipeline names them only in types
@@ -50,17 +51,9 @@ class Generator(Protocol):
         ...
 
 
-class Record(Protocol):
-    """A retrieved record or an indexed chunk (`retrieval.retriever.Hit`, `ingest.records.Chunk`)."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def source(self) -> str: ...
-
-    @property
-    def text(self) -> str: ...
+class Record(RecordLike, Protocol):
+    """A retrieved record or an indexed chunk (`retrieval.retriever.Hit`, `ingest.records.Chunk`): what the fact
+    table reads (id, source, text) and its extracted fields."""
 
     @property
     def metadata(self) -> Mapping[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import weakref
+from dataclasses import dataclass, field
 
 from app.services.answers.answer import Answer, Usage
 from app.services.answers.computed import answer_from_records, carried_over, computable, fact_table
@@ -11,10 +13,31 @@ from app.services.answers.events import Listener, Progress
 from app.services.answers.options import AskOptions
 from app.services.answers.tenant_terms import constraints_of, lexicon_of
 from ingest.vocab_model import Vocabulary
+from packing.claims import Lexicon
+from packing.facts import FactTable
 from packing.packer import Evidence
 from packing.plan import Part, plan
 from packing.subjects import only_about
 from packing.verify import VerifiedAnswer, answer_with_verification, timeline
+
+
+@dataclass
+class VersionTerms:
+    """What the answer stages derive from one index version, once: the verifier's lexicon (claims are cached by
+    it) and, on the first question the records answer, the fact table."""
+
+    retriever: SearchesRecords
+    lexicon: Lexicon = field(init=False)
+    _facts: FactTable | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.lexicon = lexicon_of(self.retriever.vocabulary)
+
+    @property
+    def facts(self) -> FactTable:
+        if self._facts is None:
+            self._facts = fact_table(self.retriever.chunks, self.retriever.vocabulary)
+        return self._facts
 
 
 def _ev(e: Evidence) -> dict[str, str]:
@@ -30,6 +53,14 @@ class Pipeline:
 
     def __init__(self, *, llm: Generator, retrievers: RetrieverSource, max_question_chars: int) -> None:
         self.llm, self.retrievers, self.max_question_chars = llm, retrievers, max_question_chars
+        # per retriever (one index version), dropped with it when the retriever cache lets it go
+        self._terms: weakref.WeakKeyDictionary[SearchesRecords, VersionTerms] = weakref.WeakKeyDictionary()
+
+    def _terms_of(self, retriever: SearchesRecords) -> VersionTerms:
+        terms = self._terms.get(retriever)
+        if terms is None:
+            terms = self._terms[retriever] = VersionTerms(retriever)
+        return terms
 
     def evidence(self, question: str, tenant: str, options: AskOptions, *, version: str | None = None
                  ) -> list[Evidence]:
@@ -89,12 +120,12 @@ class Pipeline:
         usage = Usage()
         progress.start("pack")
         if len(parts) == 1 and (parts[0].kind == "lookup" or answer_from_records(
-                parts[0], retriever.vocabulary, fact_table(retriever.chunks, retriever.vocabulary), {}) is None):
-            result = self._lookup(question, evidence, retriever.vocabulary, opts, usage, progress)
+                parts[0], retriever.vocabulary, self._terms_of(retriever).facts, {}) is None):
+            result = self._lookup(question, evidence, retriever, opts, usage, progress)
             return self._answer(question, tenant, opts, version, result, usage, timings, progress)
         return self._planned(question, parts, tenant, opts, version, retriever, evidence, usage, timings, progress)
 
-    def _lookup(self, question: str, evidence: list[Evidence], vocab: Vocabulary, opts: AskOptions,
+    def _lookup(self, question: str, evidence: list[Evidence], retriever: SearchesRecords, opts: AskOptions,
                 usage: Usage, progress: Progress) -> VerifiedAnswer:
         """Pack -> generate -> verify over ``evidence`` (retrieval already done); ``progress`` hears each pass
         and its tokens."""
@@ -109,7 +140,8 @@ class Pipeline:
             progress.generated(len(out.token_ids))
             return out.text
 
-        return answer_with_verification(question, evidence, llm.tokenizer, opts.budget, generate, lexicon_of(vocab),
+        vocab, lexicon = retriever.vocabulary, self._terms_of(retriever).lexicon
+        return answer_with_verification(question, evidence, llm.tokenizer, opts.budget, generate, lexicon,
                                         order=opts.order, constraints=constraints_of(question, vocab),
                                         attribute_uncited=True)
 
@@ -143,7 +175,8 @@ class Pipeline:
         """Each part on its own pass: lookups through the model, lists and counts from the records; composed in
         order, each part keeping its citations; verified only when every part is."""
         vocab = retriever.vocabulary
-        table = fact_table(retriever.chunks, vocab)
+        terms = self._terms_of(retriever)
+        table = terms.facts
         by_id = {c.id: c for c in retriever.chunks}
         lookups = [i for i, p in enumerate(parts) if not computable(p)]
         texts, plan_lines = [""] * len(parts), [""] * len(parts)
@@ -155,9 +188,9 @@ class Pipeline:
             plan_lines[i] = f"{parts[i].describe()} -> retrieval and the model"
             # the whole question is retrieved, packed and asked (the small model answers its first part more
             # reliably with the question's own wording); claims about the other parts are left out by verification
-            first = self._lookup(question, evidence, vocab, opts, usage, progress)
+            first = self._lookup(question, evidence, retriever, opts, usage, progress)
             # what the records answer is not the draft's to say: its clauses about other orders go
-            texts[i], verified = only_about(first.answer, parts[i].text, lexicon_of(vocab)), first.verified
+            texts[i], verified = only_about(first.answer, parts[i].text, terms.lexicon), first.verified
             # "the same pattern": what the verified answer names, else only what the subject's own records show
             inherited = carried_over(parts[i].text, first.answer if first.verified else "", vocab, table)
         label0 = (len(first.packed.evidence) if first and first.packed else 0) + 1

@@ -9,7 +9,6 @@ a facility, a policy) with its names and codes.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 
 from ingest.vocab_model import KIND_KEYS, Vocabulary
 from packing.claims import Lexicon
@@ -18,30 +17,16 @@ from retrieval.query import ISO_DATE_RE, analyze
 # vocabulary kind -> the claim kind packing checks it as (named kinds become entities)
 CLAIM_KINDS = {"order": "order_id", "sku": "sku", "tracking": "tracking", "rma": "rma", "code": "code"}
 NAMED_KINDS = ("carrier", "facility", "policy")
-_CACHE: OrderedDict[int, tuple[Vocabulary, Lexicon]] = OrderedDict()
-_CACHE_SIZE = 16
 
 
-def _build(vocab: Vocabulary) -> Lexicon:
+def lexicon_of(vocab: Vocabulary) -> Lexicon:
+    """The verifier's view of ``vocab`` (build it once per index version and keep it: claims are cached by it)."""
     ids = {t.canonical: CLAIM_KINDS[t.kind] for t in vocab.terms.values() if t.kind in CLAIM_KINDS}
     patterns = tuple((CLAIM_KINDS[p.kind], re.compile(p.regex)) for p in vocab.patterns if p.kind in CLAIM_KINDS)
     names = tuple((t.canonical, tuple(dict.fromkeys(t.synonyms)), (t.canonical,))
                   for t in vocab.terms.values() if t.kind in NAMED_KINDS)
     places = frozenset(t.canonical for t in vocab.terms.values() if t.kind == "facility")
     return Lexicon(ids=ids, patterns=patterns, names=names, places=places)
-
-
-def lexicon_of(vocab: Vocabulary) -> Lexicon:
-    """The verifier's view of ``vocab`` (built once per vocabulary object: an index version keeps one)."""
-    hit = _CACHE.get(id(vocab))
-    if hit is not None and hit[0] is vocab:
-        _CACHE.move_to_end(id(vocab))
-        return hit[1]
-    lexicon = _build(vocab)
-    _CACHE[id(vocab)] = (vocab, lexicon)
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return lexicon
 
 
 def constraints_of(question: str, vocab: Vocabulary) -> list[str]:
