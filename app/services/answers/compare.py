@@ -26,7 +26,7 @@ class Computed:
     filter: str
 
 
-def _meaning(code: str, vocab: Vocabulary) -> str:
+def meaning(code: str, vocab: Vocabulary) -> str:
     term = vocab.terms.get(code)
     names = [s for s in (term.synonyms if term else ()) if " " in s]
     return f"{code} ({names[0]})" if names else code
@@ -66,12 +66,12 @@ def shared_code(part: Part, vocab: Vocabulary, table: FactTable, first_label: in
         labels.setdefault(rid, first_label + len(labels))
         return f"{order} [E{labels[rid]}]"
 
-    text = f"Orders {' and '.join(cite(o, code) for o in sharing)} were both held up by {_meaning(code, vocab)}"
+    text = f"Orders {' and '.join(cite(o, code) for o in sharing)} were both held up by {meaning(code, vocab)}"
     if len(sharing) > 2:
         text = text.replace(" were both ", " were all ")
     others = [o for o in named if o not in sharing]
     for o in others:
         own = sorted(codes.get(o, {}), key=lambda c: len(spread.get(c, ())))
-        text += (f"; order {cite(o, own[0])} had {_meaning(own[0], vocab)} instead" if own
+        text += (f"; order {cite(o, own[0])} had {meaning(own[0], vocab)} instead" if own
                  else f"; order {o} shows no exception in the records")
     return Computed(text + ".", list(labels), True, f"exception codes of orders {', '.join(named)}")

@@ -6,7 +6,9 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
+from app.services.answers.about import answer_about
 from app.services.answers.answer import Answer, Usage
+from app.services.answers.compare import Computed
 from app.services.answers.computed import answer_from_records, carried_over, computable, fact_table
 from app.services.answers.contracts import Generator, RetrieverSource, SearchesRecords
 from app.services.answers.events import Listener, Progress
@@ -121,7 +123,16 @@ class Pipeline:
         progress.start("pack")
         if len(parts) == 1 and (parts[0].kind == "lookup" or answer_from_records(
                 parts[0], retriever.vocabulary, self._terms_of(retriever).facts, {}) is None):
-            result = self._lookup(question, evidence, retriever, opts, usage, progress)
+            # a question about one subject that its own records settle is answered from them, without the model;
+            # otherwise the model drafts, and the records' unverified answer stands in for a draft that fails
+            about = self._about(question, retriever, opts)
+            result = (VerifiedAnswer("", True, False, [], None, []) if about is not None and about.verified
+                      else self._lookup(question, evidence, retriever, opts, usage, progress))
+            if about is not None and (about.verified or not (result.verified and not result.partial)):
+                how = "from the records" if about.verified else "the draft was not verified; from the records"
+                return self._answer(question, tenant, opts, version, result, usage, timings, progress,
+                                    [f"lookup: {parts[0].text} -> {how}: {about.filter}"],
+                                    self._cited(about, retriever, 1), about.text, about.verified, computed=True)
             return self._answer(question, tenant, opts, version, result, usage, timings, progress)
         return self._planned(question, parts, tenant, opts, version, retriever, evidence, usage, timings, progress)
 
@@ -145,10 +156,22 @@ class Pipeline:
                                         order=opts.order, constraints=constraints_of(question, vocab),
                                         attribute_uncited=True)
 
+    def _about(self, question: str, retriever: SearchesRecords, opts: AskOptions) -> Computed | None:
+        """The subject's own records' answer (`about.answer_about`); hybrid mode only."""
+        if opts.mode != "hybrid":
+            return None
+        return answer_about(question, retriever.vocabulary, self._terms_of(retriever).facts)
+
+    @staticmethod
+    def _cited(computed: Computed, retriever: SearchesRecords, first_label: int) -> list[dict[str, str]]:
+        by_id = {c.id: c for c in retriever.chunks}
+        return [{"id": r, "source": by_id[r].source, "text": by_id[r].text, "label": f"E{first_label + j}"}
+                for j, r in enumerate(computed.record_ids)]
+
     def _answer(self, question: str, tenant: str, opts: AskOptions, version: str, result: VerifiedAnswer,
                 usage: Usage, timings: dict[str, float], progress: Progress, plan_lines: list[str] | None = None,
                 extra: list[dict[str, str]] | None = None, text: str | None = None,
-                verified: bool | None = None) -> Answer:
+                verified: bool | None = None, computed: bool = False) -> Answer:
         progress.finished(result.verified)  # the model's last pass; a composed answer may still be unverified
         # an answer whose draft lost a clause is not the whole answer: it is not verified (a planned question's
         # later parts answer what its first part's draft left out, so the caller decides there)
@@ -159,15 +182,18 @@ class Pipeline:
         if progress.ttft_ms is not None:
             timings["first_token"] = progress.ttft_ms
         packed, extra = result.packed, extra or []
+        # an answer from the subject's records replaces the draft: its labels are its own records'
+        drafted = [] if computed else [_ev(e) for e in result.citations]
+        shown = [] if computed or not packed else [dict(_ev(p.evidence), label=p.label) for p in packed.evidence]
         return Answer(
-            question, tenant, opts.mode, result.answer if text is None else text, verified, result.fallback,
-            [_ev(e) for e in result.citations] + [{k: e[k] for k in ("id", "source", "text")} for e in extra],
-            ([dict(_ev(p.evidence), label=p.label) for p in packed.evidence] if packed else []) + extra,
+            question, tenant, opts.mode, result.answer if text is None else text, verified,
+            result.fallback and not computed,
+            drafted + [{k: e[k] for k in ("id", "source", "text")} for e in extra], shown + extra,
             packed.tokens if packed else 0, timings,
             [{"context": a.context, "answer": a.answer, "verified": a.verification.verified, "tokens": a.tokens,
               "unsupported": [c.text for c in a.verification.unsupported]} for a in result.attempts],
             index_version=version, prompt_tokens=usage.prompt_tokens, generated_tokens=usage.generated_tokens,
-            kv_bytes=usage.kv_bytes, plan=plan_lines or [], partial=result.partial)
+            kv_bytes=usage.kv_bytes, plan=plan_lines or [], partial=result.partial and not computed)
 
     def _planned(self, question: str, parts: list[Part], tenant: str, opts: AskOptions, version: str,
                  retriever: SearchesRecords, evidence: list[Evidence], usage: Usage, timings: dict[str, float],
@@ -177,23 +203,32 @@ class Pipeline:
         vocab = retriever.vocabulary
         terms = self._terms_of(retriever)
         table = terms.facts
-        by_id = {c.id: c for c in retriever.chunks}
         lookups = [i for i, p in enumerate(parts) if not computable(p)]
         texts, plan_lines = [""] * len(parts), [""] * len(parts)
         extra: list[dict[str, str]] = []
         first: VerifiedAnswer | None = None
         verified, inherited = True, {}
+        replaced, label0 = False, 1
         if lookups:  # one model pass: its packed context holds labels E1..En, computed parts come after
             i = lookups[0]
-            plan_lines[i] = f"{parts[i].describe()} -> retrieval and the model"
-            # the whole question is retrieved, packed and asked (the small model answers its first part more
-            # reliably with the question's own wording); claims about the other parts are left out by verification
-            first = self._lookup(question, evidence, retriever, opts, usage, progress)
-            # what the records answer is not the draft's to say: its clauses about other orders go
-            texts[i], verified = only_about(first.answer, parts[i].text, terms.lexicon), first.verified
+            about = self._about(parts[i].text, retriever, opts)
+            if about is None or not about.verified:
+                plan_lines[i] = f"{parts[i].describe()} -> retrieval and the model"
+                # the whole question is retrieved, packed and asked (the small model answers its first part more
+                # reliably with the question's own wording); claims about the other parts are left out by
+                # verification
+                first = self._lookup(question, evidence, retriever, opts, usage, progress)
+                # what the records answer is not the draft's to say: its clauses about other orders go
+                texts[i], verified = only_about(first.answer, parts[i].text, terms.lexicon), first.verified
+                label0 = (len(first.packed.evidence) if first.packed else 0) + 1
+            if about is not None and (first is None or not first.verified):
+                # the subject's own records answer the part (or stand in for a draft that failed)
+                how = "from the records" if about.verified else "the draft was not verified; from the records"
+                plan_lines[i] = f"{parts[i].describe()} -> {how}: {about.filter}"
+                texts[i], verified, label0, replaced = about.text, about.verified, 1, True
+                extra += self._cited(about, retriever, 1)
             # "the same pattern": what the verified answer names, else only what the subject's own records show
-            inherited = carried_over(parts[i].text, first.answer if first.verified else "", vocab, table)
-        label0 = (len(first.packed.evidence) if first and first.packed else 0) + 1
+            inherited = carried_over(parts[i].text, texts[i] if verified else "", vocab, table)
         for i, part in enumerate(parts):
             if lookups and i == lookups[0]:
                 continue
@@ -205,10 +240,8 @@ class Pipeline:
                 continue
             plan_lines[i] = f"{part.describe()} -> from the records: {computed.filter}"
             texts[i], verified = computed.text, verified and computed.verified
-            n0 = label0 + len(extra)
-            extra += [{"id": r, "source": by_id[r].source, "text": by_id[r].text, "label": f"E{n0 + j}"}
-                      for j, r in enumerate(computed.record_ids)]
+            extra += self._cited(computed, retriever, label0 + len(extra))
         if first is None:
             first = VerifiedAnswer("", True, False, [], None, [])
         return self._answer(question, tenant, opts, version, first, usage, timings, progress, plan_lines, extra,
-                            "\n".join(texts), verified)
+                            "\n".join(texts), verified, computed=replaced)
