@@ -11,14 +11,31 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ingest.links import MAX_FANOUT, MAX_IDS, Links
 from ingest.records import Chunk
 from ingest.vocab_model import Vocabulary, policy_version
 
 POLICY_WORDS = re.compile(r"\b(polic(y|ies)|in effect|in force)\b", re.IGNORECASE)
+
+
+class PolicyRecord(Protocol):
+    """What the policy versions are read from: an indexed record (`ingest.records.Chunk` is one)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def doc_id(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -30,12 +47,12 @@ class PolicyVersion:
     rows: tuple[int, ...]  # the chunks of its own document, in row order
 
 
-def _first_line_versions(chunk: Chunk, vocab: Vocabulary) -> set[str]:
+def _first_line_versions(chunk: PolicyRecord, vocab: Vocabulary) -> set[str]:
     line = chunk.text.split("\n", 1)[0]
     return {m.canonical for m in vocab.mentions(line) if m.kind == "policy" and policy_version(m.canonical)}
 
 
-def policy_versions(chunks: Sequence[Chunk], vocab: Vocabulary) -> dict[str, list[PolicyVersion]]:
+def policy_versions(chunks: Sequence[PolicyRecord], vocab: Vocabulary) -> dict[str, list[PolicyVersion]]:
     """Policy name -> its versions with a document and a date, oldest first."""
     docs = {c.doc_id for c in chunks if any(policy_version(p) for p in c.metadata.get("policies") or ())}
     rows_of: dict[str, list[int]] = defaultdict(list)

@@ -61,6 +61,13 @@ class Record(RecordLike, Protocol):
         ...
 
 
+class IndexedRecord(Record, Protocol):
+    """A record of the index: it knows its document (the policy versions are read per document)."""
+
+    @property
+    def doc_id(self) -> str: ...
+
+
 class ScoredRecord(Record, Protocol):
     @property
     def score(self) -> float: ...
@@ -70,7 +77,7 @@ class SearchesRecords(Protocol):
     """What the pipeline uses of one index version's `retrieval.retriever.Retriever`."""
 
     @property
-    def chunks(self) -> Sequence[Record]:
+    def chunks(self) -> Sequence[IndexedRecord]:
         """Every chunk of the version (long-context mode packs the most recent)."""
         ...
 

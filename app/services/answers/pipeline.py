@@ -13,6 +13,7 @@ from app.services.answers.computed import answer_from_records, carried_over, com
 from app.services.answers.contracts import Generator, RetrieverSource, SearchesRecords
 from app.services.answers.events import Listener, Progress
 from app.services.answers.options import AskOptions
+from app.services.answers.policy import ASKS_VERSION, answer_policy
 from app.services.answers.tenant_terms import constraints_of, lexicon_of
 from ingest.vocab_model import Vocabulary
 from packing.claims import Lexicon
@@ -21,6 +22,7 @@ from packing.packer import Evidence
 from packing.plan import Part, plan
 from packing.subjects import only_about
 from packing.verify import VerifiedAnswer, answer_with_verification, timeline
+from retrieval.policies import PolicyVersion, policy_versions
 
 
 @dataclass
@@ -31,6 +33,7 @@ class VersionTerms:
     retriever: SearchesRecords
     lexicon: Lexicon = field(init=False)
     _facts: FactTable | None = field(default=None, init=False)
+    _policies: dict[str, list[PolicyVersion]] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.lexicon = lexicon_of(self.retriever.vocabulary)
@@ -40,6 +43,13 @@ class VersionTerms:
         if self._facts is None:
             self._facts = fact_table(self.retriever.chunks, self.retriever.vocabulary)
         return self._facts
+
+    @property
+    def policies(self) -> dict[str, list[PolicyVersion]]:
+        """Policy name -> its versions with a document and the day each took effect, read on first use."""
+        if self._policies is None:
+            self._policies = policy_versions(self.retriever.chunks, self.retriever.vocabulary)
+        return self._policies
 
 
 def _ev(e: Evidence) -> dict[str, str]:
@@ -157,10 +167,16 @@ class Pipeline:
                                         attribute_uncited=True)
 
     def _about(self, question: str, retriever: SearchesRecords, opts: AskOptions) -> Computed | None:
-        """The subject's own records' answer (`about.answer_about`); hybrid mode only."""
+        """The records' own answer to a lookup (hybrid mode only): the policy version in force
+        (`policy.answer_policy`), else what the subject's records say (`about.answer_about`)."""
         if opts.mode != "hybrid":
             return None
-        return answer_about(question, retriever.vocabulary, self._terms_of(retriever).facts)
+        terms = self._terms_of(retriever)
+        if ASKS_VERSION.search(question):
+            found = answer_policy(question, retriever.vocabulary, terms.facts, terms.policies, retriever.chunks)
+            if found is not None:
+                return found
+        return answer_about(question, retriever.vocabulary, terms.facts)
 
     @staticmethod
     def _cited(computed: Computed, retriever: SearchesRecords, first_label: int) -> list[dict[str, str]]:
