@@ -219,3 +219,34 @@ def answer_about(question: str, vocab: Vocabulary, table: FactTable, first_label
     text = "; ".join(clauses) + "."
     text = text[:1].upper() + text[1:] if text.startswith("the return") else f"Order {subject}: {text}"
     return Computed(text, cite.ids, verified, f"the records of order {subject}")
+
+
+IDENTIFY_RE = re.compile(r"\b(?:which|what)\s+(?:order|purchase|rma|return)\b.*?"
+                         r"\b(?:was\s+(?:that|it)|did\s+(?:we|they|you)|is\s+(?:that|it))\b", re.I)
+KEY_KINDS = ("order", "sku", "tracking", "rma")  # a question naming one is a lookup by key, not by description
+IDENTIFY_KINDS = {"order": re.compile(r"\b(?:which|what)\s+(?:order|purchase)\b", re.I),
+                  "rma": re.compile(r"\b(?:which|what)\s+(?:rma|return)\b", re.I)}
+
+
+def identify(question: str, ranked: Sequence[tuple[str, str]], vocab: Vocabulary) -> Computed | None:
+    """"A customer's X arrived broken. Which order was that?": the ids the best-ranked note gives, from the first
+    record of ``ranked`` ((record id, text), best first) with a sentence written by a person naming every kind
+    asked. The note matched the description by meaning (retrieval's rank), which nothing checks: never verified.
+    None when the question names an id itself or asks for no id."""
+    if not IDENTIFY_RE.search(question) or any(m.kind in KEY_KINDS for m in vocab.mentions(question)):
+        return None
+    kinds = [k for k, rx in IDENTIFY_KINDS.items() if rx.search(question)]
+    for record_id, text in ranked:
+        for line in text.splitlines():
+            if not _prose(line):
+                continue
+            named: dict[str, list[str]] = {}
+            for m in vocab.mentions(line):
+                named.setdefault(m.kind, []).append(m.canonical)
+            if all(len(set(named.get(k, ()))) == 1 for k in kinds):
+                ids = "; ".join(f"{'order' if k == 'order' else 'return'} {named[k][0]}" for k in kinds)
+                return Computed(f"{ids[:1].upper()}{ids[1:]}: the record that best matches the description says "
+                                f"\"{line.strip()}\" [E1] (matched by meaning, not verified).", [record_id], False,
+                                "the best-ranked note naming the ids asked for")
+    return None
+

@@ -6,7 +6,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from app.services.answers.about import answer_about
+from app.services.answers.about import answer_about, identify
 from app.services.answers.answer import Answer, Usage
 from app.services.answers.compare import Computed
 from app.services.answers.computed import answer_from_records, carried_over, computable, fact_table
@@ -138,6 +138,8 @@ class Pipeline:
             about = self._about(question, retriever, opts)
             result = (VerifiedAnswer("", True, False, [], None, []) if about is not None and about.verified
                       else self._lookup(question, evidence, retriever, opts, usage, progress))
+            if about is None and not (result.verified and not result.partial) and opts.mode == "hybrid":
+                about = identify(question, [(e.id, e.text) for e in evidence], retriever.vocabulary)
             if about is not None and (about.verified or not (result.verified and not result.partial)):
                 how = "from the records" if about.verified else "the draft was not verified; from the records"
                 return self._answer(question, tenant, opts, version, result, usage, timings, progress,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.services.answers import AskOptions, Pipeline
-from app.services.answers.about import answer_about
+from app.services.answers.about import answer_about, identify
 from app.services.answers.computed import fact_table
 from engine.tokenizer import load_tokenizer
 from ingest.chunker import chunk_file
@@ -143,3 +143,17 @@ def test_an_unsettled_records_answer_stands_in_for_a_draft_that_fails_unverified
     assert llm.generations and not answer.verified and not answer.fallback
     assert all(c in answer.answer for c in ("HOLD-SEC", "D22", "R09"))  # every exception, none chosen
     assert "the draft was not verified" in answer.plan[0]
+
+
+def test_a_described_event_is_identified_by_the_best_ranked_note_never_verified(tenant) -> None:
+    vocab, _, _ = tenant
+    ranked = [("guide#0", "Every return gets a prepaid label from the original carrier, reissued when void."),
+              ("table#0", "order_ref,placed,site\n84977,2021-03-01,DE-LEJ"),
+              ("notes#3", "09:28 Kim Lee: buyer on order 84976 says the phone came with its screen shattered; "
+                          "opened RMA-2021-00412 for a return.")]
+    question = "A customer's mobile arrived with a broken display. Which order was that, and which RMA did we open?"
+    got = identify(question, ranked, vocab)
+    assert got is not None and not got.verified and got.record_ids == ["notes#3"]
+    assert "84976" in got.text and "RMA-2021-00412" in got.text and "not verified" in got.text
+    assert identify("Which order was that, order 84976 or another?", ranked, vocab) is None  # an id is named
+    assert identify("What was wrong with the phone?", ranked, vocab) is None  # no id asked for
