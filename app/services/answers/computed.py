@@ -53,8 +53,17 @@ happened occur occurred repeat repeated shipped ship shipping sent recorded reco
 delay late order orders shipment shipments parcel parcels package packages return returns returned refund refunds
 code codes exception exceptions event events many much count total also other others again list each every both
 placed made show find give tell about like only does been being year years month months week weeks days contain
+stuck because
 contains contained include includes included bought purchased customer customers says said there site sites
 warehouse warehouses facility facilities center centre hubs ships""".split())
+
+
+SYNONYMS: dict[str, tuple[str, ...]] = {  # plain English, both ways where it reads both ways
+    "missing": ("incomplete", "absent", "lost"), "incomplete": ("missing",), "broken": ("damaged", "cracked"),
+    "damaged": ("broken",), "wrong": ("incorrect", "invalid"), "unreadable": ("illegible",),
+    "illegible": ("unreadable",), "paperwork": ("papers", "documents"), "documents": ("papers", "paperwork"),
+    "storm": ("weather",), "snow": ("weather",), "absent": ("missing",),
+}
 
 
 def _code_by_description(text: str, vocab: Vocabulary) -> tuple[str, set[str]] | None:
@@ -68,12 +77,16 @@ def _code_by_description(text: str, vocab: Vocabulary) -> tuple[str, set[str]] |
     for ws in words.values():
         for w in ws:
             df[w] = df.get(w, 0) + 1
-    asked = {w.lower() for w in _WORD_RE.findall(text)} - _GENERIC
+    said = {w.lower() for w in _WORD_RE.findall(text)} - _GENERIC
+    # a word of the question stands for itself and its plain-English near-synonyms ("missing": "incomplete")
+    means = {w: {w, *SYNONYMS.get(w, ())} for w in said}
+    asked = set().union(*means.values()) if means else set()
     scored = sorted(((sum(1.0 / df[w] for w in ws & asked), code) for code, ws in words.items() if ws & asked),
                     reverse=True)
     if not scored or scored[0][0] < 1.0 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
         return None
-    return scored[0][1], words[scored[0][1]] & asked
+    hit = words[scored[0][1]] & asked
+    return scored[0][1], {w for w, ws in means.items() if ws & hit}
 
 
 def _leftovers(text: str, vocab: Vocabulary, used: set[str]) -> list[str]:
