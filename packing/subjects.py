@@ -44,10 +44,26 @@ def may_support(text: str, question: str, answer: str, entities: EntitiesLike) -
     return not named or bool(named & subjects)
 
 
+# "what was wrong with ...": the answer must say something (a defect, a fault) beyond ids and the question's words
+ASKS_WHAT_WAS_WRONG = re.compile(r"\bwhat\s+(?:was|went|is)\s+wrong\b|\bwhat\s+happened\s+to\b|"
+                                 r"\bwhat\s+(?:was|were)\s+the\s+(?:defects?|faults?|damage|complaints?)\b", re.I)
+_CONTENT = re.compile(r"[a-z]{4,}")
+_FILLER = set("""that this with from were have been there their which return returned returns order orders item items
+refund refunds customer customers shipment parcel record records says said""".split())
+
+
+def says_something(answer: str, question: str) -> bool:
+    """Does ``answer`` say at least two content words that are not the question's, ids, labels or filler?"""
+    return len(set(_CONTENT.findall(answer.lower())) - set(_CONTENT.findall(question.lower())) - _FILLER) >= 2
+
+
 def answers_what_was_asked(answer: str, question: str, claims: Sequence[Claim]) -> bool:
     """An answer that also says the answer is not in the evidence, names no order when the question asks "which
-    order", or no code when it asks "what was the problem", does not answer it, however true its claims."""
+    order", no code when it asks "what was the problem", or nothing beyond ids when it asks "what was wrong", does
+    not answer it, however true its claims."""
     if NOT_FOUND in answer.lower() and claims:
+        return False
+    if ASKS_WHAT_WAS_WRONG.search(question) and not says_something(answer, question):
         return False
     if ASKS_FOR_A_CODE.search(question) and not any(c.kind == "code" for c in claims):
         return False  # "... the same problem, and what was it?" answered without naming one

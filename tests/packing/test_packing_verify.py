@@ -311,6 +311,16 @@ def test_a_problem_asked_for_must_be_named() -> None:
     assert verify("Both hit EX-41: #400001 [E1] and #400002 [E2].", evidence, HASH_ORDERS, given=q).verified
 
 
+def test_what_was_wrong_must_be_said_not_only_which_order() -> None:
+    evidence = ["2020-11-04 Returned noise-cancelling headphones from #400001 opened at the bench: water damage "
+                "under the keyboard"]
+    q = "What was wrong with the noise-cancelling headphones that came back in November 2020?"
+    assert not verify("The return of the noise-cancelling headphones was #400001 [E1].", evidence, HASH_ORDERS,
+                      given=q).verified
+    assert verify("Order #400001's headphones had water damage under the keyboard [E1].", evidence, HASH_ORDERS,
+                  given=q).verified
+
+
 def test_no_verified_draft_quotes_the_sentence_that_matches(tok) -> None:
     """A model that misses what a note plainly says: the matching sentence is quoted and cited, not verified."""
     from packing.packer import Evidence
