@@ -21,6 +21,7 @@ FILTER_KINDS = ("order", "sku", "tracking", "rma", "facility", "carrier", "code"
 HIGH_VALUE_QUANTILE = 0.9
 _VALUE_COLUMN = re.compile(r"value|amount|price|total", re.I)
 _MAX_LISTED = 50
+MAX_UNEXPRESSED = 2  # more words of the part than this left out of the filter: the records do not express it
 
 
 def fact_table(records: Sequence[RecordLike], vocab: Vocabulary) -> FactTable:
@@ -191,6 +192,8 @@ def answer_from_records(part: Part, vocab: Vocabulary, table: FactTable, inherit
     unknown = unresolved_names(part.text, vocab)
     in_names = {w.lower() for n in unknown for w in n.split()}
     unread = [w for w in _leftovers(part.text, vocab, used) if w not in in_names]
+    if len(unknown) + len(unread) > MAX_UNEXPRESSED:
+        return None  # a description the filter cannot read ("a coffee mill showed up with ..."), not a filter
     if unknown:
         text += f" (Not verified: {', '.join(unknown)} is not in this tenant's vocabulary, so the filter omits it.)"
     if unread:

@@ -130,3 +130,10 @@ def test_which_two_of_the_named_orders_share_a_problem() -> None:
     assert got is not None and got.verified
     assert got.text.startswith("Orders 1 [E1] and 2 [E2] were both held up by D17 (address label unreadable)")
     assert "order 3 [E3] had C31 instead" in got.text and "DELIVERED" not in got.text
+
+
+def test_a_description_the_filter_cannot_read_is_not_a_list(tenant) -> None:
+    """"Which order was that?" after a description: only "broken" reads as a code; the rest is left to retrieval."""
+    vocab, _, table = tenant
+    (part,) = plan("A customer's coffee mill showed up with the bean container broken. Which order was that?")
+    assert part.kind == "list" and answer_from_records(part, vocab, table, {}) is None
