@@ -4,7 +4,7 @@ plainly ("Returned wireless earbuds ... opened at the bench: dead pixel cluster.
 
 Sentences come only from records about the question's subject (`packing.subjects.may_support`); each is scored
 by the question's content words it shares, weighted by how rare each word is among the evidence's sentences; at
-least two distinct words must match.
+least two distinct words must match, or one long word that no other sentence of the evidence has.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ does about would could should after before during order orders customer said say
 facility hub notes note shift""".split())
 _NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z]+")  # a capitalised word inside the question: a name
 MIN_WORDS = 2
+RARE_WORD_LEN = 6
 
 
 def _words(text: str) -> set[str]:
@@ -42,7 +43,8 @@ def best_quote(question: str, packed: Packed, entities: EntitiesLike = ()) -> tu
     best: tuple[float, str, PackedEvidence] | None = None
     for s, p in sentences:
         shared = _words(s) & asked
-        if len(shared) < MIN_WORDS:
+        # two words, or one long word no other sentence shares ("e-reader", "smartwatch": the thing asked about)
+        if len(shared) < MIN_WORDS and not (shared and all(df[w] == 1 and len(w) >= RARE_WORD_LEN for w in shared)):
             continue
         score = sum(math.log(1 + len(sentences) / df[w]) for w in shared)
         if best is None or score > best[0]:

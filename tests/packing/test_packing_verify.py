@@ -334,6 +334,19 @@ def test_no_verified_draft_quotes_the_sentence_that_matches(tok) -> None:
     assert [c.id for c in got.citations] == ["n1"]
 
 
+def test_one_long_word_no_other_sentence_has_is_enough_to_quote(tok) -> None:
+    from packing.packer import Evidence
+
+    ev = [Evidence("n1", "notes/a.md:5-5", "2021-11-13 notes. Returned e-reader from #65201 opened at the bench: "
+                   "swollen battery.", 1.0, 1),
+          Evidence("n2", "notes/b.md:5-5", "2021-11-14 notes. A pallet of kettles arrived late at the dock.", 0.5, 2)]
+    got = answer_with_verification("What was wrong with the e-reader that came back in November 2021?", ev, tok,
+                                   2048, lambda prompt: "I do not know.")
+    assert not got.verified and "swollen battery" in got.answer and [c.id for c in got.citations] == ["n1"]
+    got = answer_with_verification("What was wrong with the kettle?", ev, tok, 2048, lambda prompt: "No idea.")
+    assert "closest record says" not in got.answer  # "kettle" is not "kettles", and a short word alone quotes nothing
+
+
 def test_the_quote_is_not_the_header_that_only_names_the_site(tok) -> None:
     from packing.packer import Evidence
 
