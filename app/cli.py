@@ -63,6 +63,9 @@ def _root(
                                       help="Print the version and exit."),
 ) -> None:
     """longhaul: hybrid retrieval, position-aware packing and a long-context engine over order histories."""
+    from app.core.logs import quiet_libraries
+
+    quiet_libraries()  # before any command imports transformers: no library progress bars on every command
 
 
 for module in (demo, generate, ingest, search, ask, chat, serve, worker, keys, plan, reindex, vocabulary):

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from tokenizers import Tokenizer as HFTokenizer
 
-DEFAULT_CACHE = Path(os.environ.get("LONGHAUL_DATA_DIR", ".longhaul")) / "cache" / "tokenizers"
+# $LONGHAUL_DATA_DIR, else the user's data directory: the same rule as app's settings (`default_data_dir`)
+DEFAULT_CACHE = (Path(os.environ.get("LONGHAUL_DATA_DIR")
+                      or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "longhaul")
+                 .expanduser().absolute() / "cache" / "tokenizers")
 
 
 @dataclass

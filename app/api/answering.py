@@ -44,6 +44,25 @@ async def cached(state: AppState, body: AskRequest, tenant: str, version: str) -
     return {**hit, "cached": True} if hit else None
 
 
+def joinable(state: AppState, body: AskRequest, tenant: str, version: str) -> asyncio.Future[dict[str, Any]] | None:
+    """The same question (tenant, index version, options) being answered now, when the request allows a shared
+    answer (``use_cache``): a double click or a retry waits for it instead of computing it twice."""
+    return state.in_flight.get(state.cache.key(tenant, version, body.question, body.options())) if body.use_cache \
+        else None
+
+
+def _track(state: AppState, body: AskRequest, key: str, work: asyncio.Future[dict[str, Any]]) -> None:
+    if not body.use_cache or key in state.in_flight:
+        return
+    state.in_flight[key] = work
+
+    def untrack(f: asyncio.Future[dict[str, Any]]) -> None:
+        if state.in_flight.get(key) is f:
+            del state.in_flight[key]
+
+    work.add_done_callback(untrack)
+
+
 def start(state: AppState, body: AskRequest, tenant: str, version: str,
           listener: Listener) -> asyncio.Future[dict[str, Any]]:
     """Admit a streamed question to its engine queue (`QueueFull` now when it is full); the answer is cached in the
@@ -56,18 +75,31 @@ def start(state: AppState, body: AskRequest, tenant: str, version: str,
             state.background.submit(state.cache.set, key, f.result())
 
     work.add_done_callback(store)
+    _track(state, body, key, work)
     return work
 
 
 async def answer(state: AppState, body: AskRequest, tenant: str) -> dict[str, Any]:
-    """The cached answer, else one computed through the bounded queue and cached before it is returned
-    (`QueueFull` and `ValueError` propagate)."""
+    """The cached answer, else the same question's answer already being computed, else one computed through the
+    bounded queue and cached before it is returned (`QueueFull` and `ValueError` propagate). A shared computation
+    that fails for its own reason (its stream's client went away) is not this request's failure: it computes anew."""
     version = live_version(state, tenant)
     hit = await cached(state, body, tenant, version)
     if hit is not None:
         return hit
-    out = await state.queue_for(body.mode).submit(compute, state, body, tenant, version)
-    await run_in_threadpool(state.cache.set, state.cache.key(tenant, version, body.question, body.options()), out)
+    joined = joinable(state, body, tenant, version)
+    if joined is not None:
+        try:
+            return await asyncio.shield(joined)
+        except (QueueFull, ValueError):
+            raise
+        except Exception:  # noqa: BLE001 - the other request's failure: answer this one on its own
+            pass
+    key = state.cache.key(tenant, version, body.question, body.options())
+    work = state.queue_for(body.mode).submit(compute, state, body, tenant, version)
+    _track(state, body, key, work)
+    out = await asyncio.shield(work)  # a caller that goes away leaves the answer to those who joined it
+    await run_in_threadpool(state.cache.set, key, out)
     return out
 
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import admin, ask, docs, documents, health, jobs, openai, search, tenant
+from app.api.openai_errors import error_response, is_openai_path
 from app.api.problems import install as install_problems
 from app.api.problems import problem_response
 from app.api.state import AppState, build_state
@@ -52,7 +53,8 @@ class RequestContext:
         try:
             length = dict(scope["headers"]).get(b"content-length", b"")
             if length.isdigit() and int(length) > self.max_body:
-                too_large = problem_response(413, f"the body has {int(length)} bytes; the limit is {self.max_body}")
+                refuse = error_response if is_openai_path(scope["path"]) else problem_response
+                too_large = refuse(413, f"the body has {int(length)} bytes; the limit is {self.max_body}")
                 await too_large(scope, receive, send_with_id)
                 return
             await self.app(scope, self._limited(receive), send_with_id)
@@ -60,7 +62,8 @@ class RequestContext:
             log.exception("unhandled error: %s", type(exc).__name__)
             if started[0]:
                 raise
-            crash = problem_response(500, "internal error; quote the request id when reporting it")
+            crash = (error_response if is_openai_path(scope["path"]) else problem_response)(
+                500, "internal error; quote the request id when reporting it")
             await crash(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - t0

@@ -26,6 +26,15 @@ KINDS = {400: ("invalid_request_error", None), 401: ("invalid_request_error", "i
          500: ("server_error", None), 503: ("server_error", "unavailable")}
 
 
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")  # the routes of app/api/openai.py
+
+
+def is_openai_path(path: str) -> bool:
+    """Whether ``path`` is an OpenAI-compatible route, whose errors (even those answered before routing, such as
+    a body over the limit) come in OpenAI's shape."""
+    return any(path == p or path.startswith(p + "/") for p in OPENAI_PATHS)
+
+
 def error_body(status: int, message: str, *, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     kind, default_code = KINDS.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
     return {"error": {"message": message, "type": kind, "param": param, "code": code or default_code}}
@@ -74,6 +83,5 @@ def _doc(description: str) -> dict[str, Any]:
 
 ERRORS: Responses = {400: _doc("Invalid body (OpenAI error shape)"), 401: _doc("Missing or invalid API key"),
                      403: _doc("The key lacks the agent scope"),
-                     413: {"description": "Request body too large (a problem document)",
-                           "content": {"application/problem+json": {}}},
+                     413: _doc("Request body over LONGHAUL_MAX_BODY_BYTES (code request_too_large)"),
                      429: _doc("Rate limited or the engine queue is full; see Retry-After")}

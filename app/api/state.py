@@ -3,6 +3,7 @@ cache, metrics, the document store and the job runner."""
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,9 @@ class AppState:
     background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="bg"))
     closed: bool = False
     jobs: Any = None
+    # answers being computed, by cache key: an identical question asked meanwhile (a double click, a retry after a
+    # lost connection) waits for the same answer instead of computing it again (`answering.joinable`)
+    in_flight: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
 
     def queue_for(self, mode: str) -> EngineQueue:
         return self.queues["retrieval" if mode == "retrieval_only" else "generate"]

@@ -44,13 +44,23 @@ class AnswerStream:
         self._loop = asyncio.get_running_loop()
         self._work: asyncio.Future[dict[str, Any]] | None = None
         self._hit: dict[str, Any] | None = None
+        self._joined = False  # waiting for an identical answer another request is computing (no tokens of ours)
 
     async def open(self) -> None:
-        """The cached answer, or the question admitted to its engine queue (`QueueFull` when it is full)."""
+        """The cached answer, or the same answer already being computed (a double click: it is waited for, not
+        computed twice), or the question admitted to its engine queue (`QueueFull` when it is full)."""
         self._hit = await answering.cached(self.state, self.body, self.tenant, self.version)
         if self._hit is None:
-            self._work = answering.start(self.state, self.body, self.tenant, self.version, self._hear)
-            self._work.add_done_callback(lambda _: self._inbox.put_nowait((END, None)))
+            joined = answering.joinable(self.state, self.body, self.tenant, self.version)
+            self._joined = joined is not None
+            self._wait(joined if joined is not None else self._start())
+
+    def _start(self) -> asyncio.Future[dict[str, Any]]:
+        return answering.start(self.state, self.body, self.tenant, self.version, self._hear)
+
+    def _wait(self, work: asyncio.Future[dict[str, Any]]) -> None:
+        self._work = work
+        work.add_done_callback(lambda _: self._inbox.put_nowait((END, None)))
 
     def _hear(self, event: str, data: dict[str, Any]) -> None:
         """The pipeline's listener, on the engine's worker thread."""
@@ -80,6 +90,14 @@ class AnswerStream:
                 try:
                     out = self._work.result()
                 except Exception as exc:  # noqa: BLE001 - the stream has started: an event, never a crash
+                    if self._joined and not isinstance(exc, QueueFull | ValueError):
+                        self._joined = False  # the answer joined failed for its own client: compute ours
+                        try:
+                            self._wait(self._start())
+                        except QueueFull as full:
+                            yield "error", self._problem(full)
+                            return
+                        continue
                     yield "error", self._problem(exc)
                     return
             yield "verdict", verdict_of(out)

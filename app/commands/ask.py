@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from app.commands.options import MODE_DEFAULT, RERANK_DEFAULT, Mode, RerankOption, TenantOption, tenant_or_default
 from app.services.answers.options import AskOptions
 
 _FIELD = AskOptions.model_fields  # the options' defaults and help: defined once, in AskOptions
@@ -99,13 +100,13 @@ def register(cli: typer.Typer) -> None:
     @cli.command()
     def ask(
         question: Annotated[str, typer.Argument(help="The question, in plain words.")],
-        tenant: Annotated[str, typer.Option(help="Tenant whose history to search.")] = "demo",
-        mode: Annotated[str, typer.Option(help=_FIELD["mode"].description)] = _FIELD["mode"].default,
+        tenant: TenantOption = None,
+        mode: Annotated[Mode, typer.Option(help="How to answer.")] = MODE_DEFAULT,
         budget: Annotated[int, typer.Option(help=_FIELD["budget"].description)] = _FIELD["budget"].default,
         k: Annotated[int, typer.Option(help=_FIELD["k"].description)] = _FIELD["k"].default,
         max_new_tokens: Annotated[int, typer.Option(help=_FIELD["max_new_tokens"].description)] = _FIELD[
             "max_new_tokens"].default,
-        rerank: Annotated[bool, typer.Option(help=_FIELD["rerank"].description)] = _FIELD["rerank"].default,
+        rerank: RerankOption = RERANK_DEFAULT,
         order: Annotated[str, typer.Option(help=_FIELD["order"].description)] = _FIELD["order"].default,
         kv: Annotated[str, typer.Option(help=_FIELD["kv"].description)] = _FIELD["kv"].default,
         json_out: Annotated[bool, typer.Option("--json", help="The answer as JSON, last line.")] = False,
@@ -115,7 +116,8 @@ def register(cli: typer.Typer) -> None:
         from app.core.settings import get_settings
         from app.services.answers import pipeline_for
 
-        opts = AskOptions.of(mode=mode, budget=budget, k=k, max_new_tokens=max_new_tokens, rerank=rerank,
+        tenant = tenant_or_default(tenant)
+        opts = AskOptions.of(mode=mode.value, budget=budget, k=k, max_new_tokens=max_new_tokens, rerank=rerank,
                              order=order, kv=kv)
         pipeline = pipeline_for(get_settings())
         if json_out:

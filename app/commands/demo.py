@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from app.commands.options import TenantOption, tenant_or_default
+
 
 def _sample(settings: Any, tenant: str, tokens: int, seed: int) -> tuple[Path, dict[str, Any]]:
     from rich.console import Console
@@ -56,7 +58,7 @@ def register(cli: typer.Typer) -> None:
     def demo(
         tokens: Annotated[int, typer.Option(help="Sample size in tokens (1200000: full).")] = 200_000,
         seed: Annotated[int, typer.Option(help="Seed of the sample history.")] = 0,
-        tenant: Annotated[str, typer.Option(help="Tenant name of the sample.")] = "demo",
+        tenant: TenantOption = None,
         budget: Annotated[int, typer.Option(help="Packed prompt size in tokens.")] = 3072,
         json_out: Annotated[bool, typer.Option("--json", help="The answer as JSON, last line.")] = False,
     ) -> None:
@@ -68,7 +70,7 @@ def register(cli: typer.Typer) -> None:
         from app.services.answers import AskOptions, pipeline_for
         from corpus import CANONICAL_QUESTION
 
-        settings = get_settings()
+        settings, tenant = get_settings(), tenant_or_default(tenant)
         out, stats = _sample(settings, tenant, tokens, seed)
         Console().print(f"1/3 sample history: {stats['tokens_measured']:,} tokens, {stats['orders']:,} orders, "
                         f"{stats['questions']} planted questions (ground truth in {out / 'questions.jsonl'})")

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from app.commands.options import TenantOption, demo_questions, tenant_or_default
+
 
 def _load_questions(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -19,9 +21,9 @@ def _load_questions(path: Path) -> list[dict[str, Any]]:
 def register(evals: typer.Typer) -> None:
     @evals.command("pipeline")
     def pipeline(
-        tenant: Annotated[str, typer.Option(help="An ingested tenant.")] = "demo",
-        questions: Annotated[Path, typer.Option(help="Ground truth (questions.jsonl of the tenant's corpus).")] = Path(
-            ".longhaul/samples/demo-200000-0/questions.jsonl"),
+        tenant: TenantOption = None,
+        questions: Annotated[Path | None, typer.Option(help="Ground truth (questions.jsonl of the tenant's corpus); "
+                             "default: the `longhaul demo` sample's, DATA_DIR/samples/TENANT-200000-0.")] = None,
         modes: Annotated[str, typer.Option(help="Modes for the packed-context recall (no LLM).")] = (
             "hybrid,long_context"),
         budget: Annotated[int, typer.Option(help="Packed budget for recall and verification.")] = 3072,
@@ -47,6 +49,8 @@ def register(evals: typer.Typer) -> None:
         torch.set_num_threads(threads)
         settings = get_settings()
         settings.threads = threads
+        tenant = tenant_or_default(tenant)
+        questions = demo_questions(tenant, questions)
         qs = _load_questions(questions)
         tok = load_tokenizer()  # the bundled model's: recall and verification never load the model itself
         pipe = pipeline_for(settings)  # its engine loads on the first real-LLM answer

@@ -15,13 +15,15 @@ from typing import Annotated, Any
 
 import typer
 
+from app.commands.options import TenantOption, demo_questions, tenant_or_default
+
 
 def register(evals: typer.Typer) -> None:
     @evals.command("records")
     def records(
-        tenant: Annotated[str, typer.Option(help="An ingested tenant.")] = "demo",
-        questions: Annotated[Path, typer.Option(help="Ground truth (questions.jsonl of the tenant's corpus).")] = Path(
-            ".longhaul/samples/demo-200000-0/questions.jsonl"),
+        tenant: TenantOption = None,
+        questions: Annotated[Path | None, typer.Option(help="Ground truth (questions.jsonl of the tenant's corpus); "
+                             "default: the `longhaul demo` sample's, DATA_DIR/samples/TENANT-200000-0.")] = None,
         out: Annotated[Path | None, typer.Option(help="Results file.")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="JSON object on the last line.")] = False,
     ) -> None:
@@ -38,6 +40,8 @@ def register(evals: typer.Typer) -> None:
         from retrieval.index import live_dir, load_chunks, load_vocabulary
         from retrieval.policies import policy_versions
 
+        tenant = tenant_or_default(tenant)
+        questions = demo_questions(tenant, questions)
         vdir = live_dir(index_root(get_settings(), tenant))
         chunks, vocab = load_chunks(vdir), load_vocabulary(vdir)
         t0 = time.perf_counter()

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import typer
 
+from app.commands.options import TenantOption, tenant_or_default
+
 
 def register(cli: typer.Typer) -> None:
     @cli.command("ingest")
     def ingest(
         directory: Path = typer.Argument(..., help="folder of .jsonl/.csv/.md/.txt/.log files (e.g. OUT/docs)"),
-        tenant: str = typer.Option(..., "--tenant", "-t", help="tenant to ingest into"),
+        tenant: TenantOption = None,
         max_tokens: int = typer.Option(256, help="max engine tokens per chunk"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object on the last line"),
         source: str | None = typer.Option(None, help="the source's name (default dir:<DIR's absolute path>); give "
@@ -32,7 +34,7 @@ def register(cli: typer.Typer) -> None:
             raise FileNotFoundError(f"{directory} is not a directory: pass the folder holding the tenant's files")
         console = Console(stderr=as_json)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        settings = get_settings()
+        settings, tenant = get_settings(), tenant_or_default(tenant)
         with Database.of(settings) as db, Progress(*columns, console=console, transient=as_json) as bar:
             tasks: dict[str, TaskID] = {}
 

@@ -13,7 +13,7 @@ keys = typer.Typer(help="Manage API keys (each bound to one tenant; scopes agent
 
 @keys.command("create")
 def create(
-    tenant: Annotated[str, typer.Option(help="Tenant the key may read and write.")],
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant the key may read and write (never implied).")],
     scope: Annotated[list[str], typer.Option(help="agent (ask, jobs) or admin (documents, reindex); repeatable.")],
     name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
     json_out: Annotated[bool, typer.Option("--json", help="JSON on the last line.")] = False,
@@ -34,7 +34,7 @@ def create(
 
 @keys.command("list")
 def list_(
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant's keys.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSON on the last line.")] = False,
 ) -> None:
     """List keys (id, prefix, tenant, scopes, revoked), never their secrets."""
@@ -52,7 +52,11 @@ def list_(
                                          "name": k.name, "created_at": k.created_at.isoformat(),
                                          "revoked": k.revoked} for k in rows]}))
         return
-    table = Table("id", "prefix", "tenant", "scopes", "name", "created", "revoked")
+    table = Table(caption="revoke with `longhaul keys revoke ID`")
+    id_width = max((len(k.id) for k in rows), default=2)
+    table.add_column("id", no_wrap=True, min_width=id_width)  # whole on any width: `keys revoke` takes it as shown
+    for col in ("prefix", "tenant", "scopes", "name", "created", "revoked"):
+        table.add_column(col, overflow="fold")
     for k in rows:
         table.add_row(k.id, k.prefix + "…", k.tenant, " ".join(k.scopes), k.name, f"{k.created_at:%Y-%m-%d %H:%M}",
                       "yes" if k.revoked else "")

@@ -75,8 +75,8 @@ def register(cli: typer.Typer) -> None:
     ) -> None:
         """Per strategy: effective context, KV bytes, prefill latency, decode speed, concurrency and cost."""
         from rich.console import Console
-        from rich.table import Table
 
+        from app.commands.tables import print_fitting
         from planner.rates import parse_tokens
         from planner.strategies import plan
         from planner.validate.run import validate as run_validation
@@ -88,18 +88,17 @@ def register(cli: typer.Typer) -> None:
         acc = measured_accuracy(results_dir, ratio, kv) if results_dir.is_dir() else {}
         for r in rows:
             r.accuracy = acc.get(r.strategy, "not measured")
-        console = Console(width=200)
-        table = Table(title=f"{model}, {context} context, up to {gpus} x {gpu}, KV {kv}, ${price:g}/GPU-hour")
-        for col in ("Strategy", "Effective context", "KV per request", "GPUs", "Prefill", "Decode",
-                    f"Concurrent reqs ({gpu})", "$ / 1K questions", "Relative accuracy"):
-            table.add_column(col)
+        console = Console()  # the terminal's width (80 when not a terminal, or $COLUMNS): the tables wrap to fit
+        cells = []
         for r in rows:
             conc = f"{r.concurrent} ({r.concurrent / r.gpus:.1f}/GPU)" if r.fits else "does not fit"
             cost = f"${r.cost_per_1k:,.2f}" if r.cost_per_1k is not None else "n/a"
-            table.add_row(r.label, r.effective_context, f"{_fmt_bytes(r.kv_bytes)} ({_fmt_bytes(r.kv_bytes_per_gpu)}"
+            cells.append([r.label, r.effective_context, f"{_fmt_bytes(r.kv_bytes)} ({_fmt_bytes(r.kv_bytes_per_gpu)}"
                           "/GPU)", str(r.gpus), _fmt_s(r.prefill_s), f"{r.decode_tok_s:.1f} t/s", conc, cost,
-                          r.accuracy)
-        console.print(table)
+                          r.accuracy])
+        print_fitting(console, f"{model}, {context} context, up to {gpus} x {gpu}, KV {kv}, ${price:g}/GPU-hour",
+                      ["Strategy", "Effective context", "KV per request", "GPUs", "Prefill", "Decode",
+                       f"Concurrent reqs ({gpu})", "$ / 1K questions", "Relative accuracy"], cells)
         console.print("Decode is longhaul's engine, not the HBM roofline: CUDA-graph rates for uncompressed caches on "
                       "one GPU, eager rates for compressed or quantized caches and ring's sharded decode; notes: "
                       + "; ".join(f"{r.strategy}: {r.note}" for r in rows if r.note))
@@ -110,16 +109,13 @@ def register(cli: typer.Typer) -> None:
             summary.update({k: v for k, v in val.items() if k != "rows"})
             if validate:
                 summary["validation"] = val["rows"]
-                vt = Table(title=f"predicted vs measured ({results_dir}); bars: time {val['time_bar_pct']:g}%, "
-                                 f"bytes {val['bytes_bar_pct']:g}%")
-                for col in ("source", "what", "model", "context", "GPUs", "detail", "measured", "predicted",
-                            "err %", "role"):
-                    vt.add_column(col)
-                for v in val["rows"]:
-                    vt.add_row(v["source"][:30], v["what"], v["model"], str(v["context"]), str(v["gpus"]),
-                               v["detail"][:44], f"{v['measured']:.4g}", f"{v['predicted']:.4g}",
-                               f"{v['err_pct']:+.1f}", v["role"][:60])
-                console.print(vt)
+                print_fitting(console, f"predicted vs measured ({results_dir}); bars: time "
+                                       f"{val['time_bar_pct']:g}%, bytes {val['bytes_bar_pct']:g}%",
+                              ["source", "what", "model", "context", "GPUs", "detail", "measured", "predicted",
+                               "err %", "role"],
+                              [[v["source"][:30], v["what"], v["model"], str(v["context"]), str(v["gpus"]),
+                                v["detail"][:44], f"{v['measured']:.4g}", f"{v['predicted']:.4g}",
+                                f"{v['err_pct']:+.1f}", v["role"][:60]] for v in val["rows"]])
                 console.print(f"max error over validate rows: time {val['max_time_err_pct']}%, bytes "
                               f"{val['max_bytes_err_pct']}% ({val['n_validate']} validate, {val['n_calibrate']} "
                               f"calibrate, {val['n_excluded']} excluded); passed: {val['passed']}")

@@ -6,11 +6,13 @@ import json
 
 import typer
 
+from app.commands.options import TenantOption, tenant_or_default
+
 
 def register(cli: typer.Typer) -> None:
     @cli.command("reindex")
     def reindex(
-        tenant: str = typer.Option(..., "--tenant", "-t", help="tenant whose index to rebuild or roll back"),
+        tenant: TenantOption = None,
         to: str | None = typer.Option(None, "--to", help="make this kept version live again (e.g. v000003)"),
         reembed: bool = typer.Option(False, help="re-embed every chunk (else reuse the stored vectors)"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object on the last line"),
@@ -23,7 +25,7 @@ def register(cli: typer.Typer) -> None:
         from app.services.versions import rollback
         from retrieval.index import versions
 
-        settings = get_settings()
+        settings, tenant = get_settings(), tenant_or_default(tenant)
         with Database.of(settings) as db:
             if to is not None:
                 try:

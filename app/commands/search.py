@@ -1,4 +1,4 @@
-"""`longhaul search QUERY --tenant T [--k N] [--json]`: hybrid retrieval over the tenant's live index."""
+"""`longhaul search QUERY [-t T] [--k N] [--rerank] [--json]`: hybrid retrieval over the tenant's live index."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import json
 
 import typer
 
+from app.commands.options import RERANK_DEFAULT, RerankOption, TenantOption, tenant_or_default
+
 
 def register(cli: typer.Typer) -> None:
     @cli.command("search")
     def search(
         query: str = typer.Argument(..., help="the question or keywords"),
-        tenant: str = typer.Option(..., "--tenant", "-t", help="tenant to search"),
+        tenant: TenantOption = None,
         k: int = typer.Option(10, "--k", min=1, max=1000, help="number of hits"),
-        no_rerank: bool = typer.Option(False, "--no-rerank", help="skip the reranker"),
+        rerank: RerankOption = RERANK_DEFAULT,
         as_json: bool = typer.Option(False, "--json", help="print one JSON object on the last line"),
     ) -> None:
         """Print the best chunks for QUERY, best first."""
@@ -25,7 +27,7 @@ def register(cli: typer.Typer) -> None:
 
         if not query.strip():
             raise ValueError("the query is empty: pass some words to search for")
-        hits = RetrieverCache(get_settings()).live(tenant).search(query, k=k, rerank=not no_rerank)
+        hits = RetrieverCache(get_settings()).live(tenant_or_default(tenant)).search(query, k=k, rerank=rerank)
         if as_json:
             payload = [{"id": h.id, "source": h.source, "text": h.text, "score": h.score} for h in hits]
             typer.echo(json.dumps({"hits": payload}, ensure_ascii=False))

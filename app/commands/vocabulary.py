@@ -10,15 +10,17 @@ from typing import Annotated
 
 import typer
 
+from app.commands.options import TenantOption, tenant_or_default
+
 vocabulary = typer.Typer(help="A tenant's vocabulary: show what was learned, set its profile.", no_args_is_help=True)
 
 
 @vocabulary.command("show")
 def show(
-    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant whose live index to read.")],
     kind: Annotated[str | None, typer.Option(help="Only this kind (order, sku, carrier, facility, code, ...).")] = None,
     limit: Annotated[int, typer.Option(help="Terms shown per kind (0: all).")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on the last line.")] = False,
+    tenant: TenantOption = None,
 ) -> None:
     """Print the live index version's vocabulary: kind, value, synonyms and the file:line it was learned from."""
     from rich.console import Console
@@ -28,6 +30,7 @@ def show(
     from app.core.tenants import check_tenant, index_root
     from retrieval.index import live_dir, load_vocabulary
 
+    tenant = tenant_or_default(tenant)
     vdir = live_dir(index_root(get_settings(), check_tenant(tenant)))
     vocab = load_vocabulary(vdir)
     rows = [r for r in vocab.describe(limit or None) if kind is None or r["kind"] == kind]
@@ -48,7 +51,7 @@ def show(
 def set_profile(
     profile: Annotated[Path, typer.Argument(help="A vocabulary.yaml (kinds -> patterns and terms).", exists=True,
                                             dir_okay=False)],
-    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant it is for.")],
+    tenant: TenantOption = None,
 ) -> None:
     """Keep PROFILE as the tenant's own vocabulary profile; the next ingest or reindex reads it first."""
     from app.core.settings import get_settings
@@ -60,6 +63,7 @@ def set_profile(
     check = Vocabulary()
     if not read_profile(profile.parent, check, profile.name) and check.problems:
         raise typer.BadParameter("; ".join(check.problems), param_hint="PROFILE")
+    tenant = tenant_or_default(tenant)
     target = tenant_profile(get_settings(), check_tenant(tenant))
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(profile, target)

@@ -38,3 +38,29 @@ def setup_logging(level: str = "INFO") -> None:
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("alembic").setLevel(logging.WARNING)  # our middleware logs each request with its id
+
+
+QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "TQDM_DISABLE": "1",
+             "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+
+
+def quiet_libraries() -> None:
+    """No library progress bars or notices on the terminal (transformers' "Loading weights" bar, sentence-
+    transformers' batches, hub notices): our commands draw their own progress. Variables already set win, so
+    ``TQDM_DISABLE=0 longhaul ...`` brings the bars back; libraries imported before this call are told directly."""
+    import os
+    import sys
+
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    if os.environ["TRANSFORMERS_VERBOSITY"] == "error" and "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    if os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1" and "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    for name in ("sentence_transformers", "transformers", "huggingface_hub", "torch.distributed.elastic"):
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -1,21 +1,35 @@
-"""One settings object for the whole service; every field is `LONGHAUL_<FIELD>` in the environment."""
+"""One settings object for the whole service; every field is `LONGHAUL_<FIELD>` in the environment, or in a `.env`
+file in the working directory (the environment wins). The data directory does not depend on the working directory
+unless asked: by default it is the user's data directory (`$XDG_DATA_HOME/longhaul`, else
+`~/.local/share/longhaul`); a relative `LONGHAUL_DATA_DIR` is taken from where the command runs."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ADMIN_SECRET = "change-me"
+ENV_FILE = ".env"
+
+
+def default_data_dir() -> Path:
+    """The data directory when none is set: ``$XDG_DATA_HOME/longhaul``, else ``~/.local/share/longhaul`` (the
+    engine's tokenizer cache follows the same rule, `engine.tokenizer.DEFAULT_CACHE`)."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "longhaul"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LONGHAUL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LONGHAUL_", extra="ignore", env_file=ENV_FILE,
+                                      env_file_encoding="utf-8")
 
     environment: Literal["dev", "test", "production"] = "dev"
-    data_dir: Path = Path("./.longhaul")
+    data_dir: Path = Field(default_factory=default_data_dir,
+                           description="tenants' indexes, SQLite, samples; default $XDG_DATA_HOME/longhaul or "
+                                       "~/.local/share/longhaul; a relative path is taken from the working directory")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
     redis_url: str | None = Field(default=None, description="unset = embedded cache and in-process jobs")
     admin_secret: str = DEFAULT_ADMIN_SECRET
@@ -40,6 +54,11 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=3, ge=1)
     job_visibility_timeout_s: int = Field(default=600, ge=1,
                                           description="Celery/Redis: an unacked item is redelivered after this")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, data_dir: Path) -> Path:
+        return data_dir.expanduser().absolute()  # a relative path means the working directory now, not later
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -35,13 +35,58 @@ def test_default_admin_secret_refused_outside_dev(monkeypatch: pytest.MonkeyPatc
     assert Settings().environment == "production"
 
 
-def test_defaults_are_sane(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_are_sane(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("LONGHAUL_DATA_DIR", "LONGHAUL_DATABASE_URL", "LONGHAUL_REDIS_URL", "LONGHAUL_ENVIRONMENT"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
     s = Settings()
-    assert s.data_dir == Path("./.longhaul")
     assert s.redis_url is None
-    assert s.sqlalchemy_url.startswith("sqlite:///")
+    assert s.sqlalchemy_url == f"sqlite:///{s.data_dir / 'longhaul.db'}"
+
+
+def test_the_data_dir_does_not_depend_on_the_working_directory(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    monkeypatch.delenv("LONGHAUL_DATA_DIR", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    seen = set()
+    for cwd in (tmp_path / "a", tmp_path / "b"):
+        cwd.mkdir()
+        monkeypatch.chdir(cwd)
+        seen.add(Settings().data_dir)
+    assert seen == {tmp_path / "home" / ".local" / "share" / "longhaul"}
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert Settings().data_dir == tmp_path / "xdg" / "longhaul"
+
+
+def test_a_relative_data_dir_is_taken_from_where_the_command_runs(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LONGHAUL_DATA_DIR", "./.longhaul")
+    s = Settings()
+    monkeypatch.chdir("/")  # fixed when read: a later chdir does not move it
+    assert s.data_dir == tmp_path / ".longhaul"
+    assert s.sqlalchemy_url == f"sqlite:///{tmp_path / '.longhaul' / 'longhaul.db'}"
+    monkeypatch.setenv("LONGHAUL_DATA_DIR", "~/lh")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Settings().data_dir == tmp_path / "lh"
+
+
+def test_settings_are_read_from_a_dotenv_file_and_the_environment_wins(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    for var in ("LONGHAUL_DATA_DIR", "LONGHAUL_DEFAULT_TENANT", "LONGHAUL_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    (tmp_path / ".env").write_text("# a comment\nLONGHAUL_DATA_DIR=/srv/longhaul\nLONGHAUL_DEFAULT_TENANT=acme\n"
+                                   "LONGHAUL_THREADS=3\nOTHER_TOOL_SETTING=ignored\n")
+    monkeypatch.chdir(tmp_path)
+    s = Settings()
+    assert (s.data_dir, s.default_tenant, s.threads) == (Path("/srv/longhaul"), "acme", 3)
+    monkeypatch.setenv("LONGHAUL_THREADS", "1")
+    assert Settings().threads == 1
+    monkeypatch.delenv("LONGHAUL_THREADS")
+    (tmp_path / ".env").write_text("LONGHAUL_THREADS=-4\n")
+    with pytest.raises(ValidationError, match="threads"):
+        Settings()
 
 
 SERVICE_DEFAULTS = {"retrieval_workers": 4, "generate_workers": 1, "queue_max_waiting": 64, "queue_max_wait_s": 30.0,
