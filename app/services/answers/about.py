@@ -172,7 +172,8 @@ def _cause(subject: str, question: str, events: Sequence[Event], table: FactTabl
     if not rare:
         return None
     ranked = list(rare.items())
-    held = "; ".join(f"{meaning(c, vocab)} on {e.day or 'an undated record'} {cite(e)}" for c, e in ranked)
+    held = "; ".join(f"{meaning(c, vocab)} ({f'recorded {e.day}' if e.day else 'undated record'}) {cite(e)}"
+                     for c, e in ranked)
     which = f"the return {', '.join(sorted(rmas))} of order {subject}" if returns and rmas else f"order {subject}"
     text = f"{which} was held up by {held}"
     notes = [e for e in events if not e.fields and _prose(e.line)
