@@ -17,6 +17,7 @@ from engine.config import ModelConfig
 from engine.kv.cache import KVCache
 from engine.kv.compressed import CompressedKVCache, KVSpec
 from engine.kv.policy import Policy
+from engine.kv.segments import Segment, check_segments, to_token_segments
 from engine.llm_engine import EngineConfig, LLMEngine
 from engine.model import Transformer
 from engine.model_runner import CompressedStatic, GraphStep, Step
@@ -113,10 +114,19 @@ class LLM:
         cfg: ModelConfig = self.config
         return KVCache.bytes_needed(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, n_tokens, dtype=self.dtype)
 
-    def _prompt_ids(self, prompt: str | list[int], chat: bool) -> list[int]:
+    def _prompt_ids(self, prompt: str | list[int], chat: bool,
+                    segments: tuple[Segment, ...] = ()) -> tuple[list[int], tuple[Segment, ...]]:
+        """The prompt's token ids, and its ``segments`` (characters of a text prompt) as token spans."""
         if isinstance(prompt, str):
             text = self.tokenizer.chat([{"role": "user", "content": prompt}]) if chat else prompt
-            ids = self.tokenizer.encode(text)
+            if segments:
+                shift = text.find(prompt)  # the chat template wraps the prompt
+                check_segments(segments, len(prompt), "characters")
+                ids, offsets = self.tokenizer.encode_offsets(text)
+                moved = [Segment(s.start + shift, s.end + shift, s.kind) for s in segments]
+                segments = tuple(to_token_segments(moved, offsets, len(text)))
+            else:
+                ids = self.tokenizer.encode(text)
         else:
             ids = [int(t) for t in prompt]
         if not ids:
@@ -126,9 +136,10 @@ class LLM:
                              "or load the model with a larger max_seq_len")
         if max(ids) >= self.config.vocab_size or min(ids) < 0:
             raise ValueError(f"token ids must lie in [0, {self.config.vocab_size})")
-        return ids
+        return ids, tuple(check_segments(segments, len(ids)))
 
-    def _admit(self, total: int, spec: KVSpec | None, prompt_len: int = 0) -> KVCache:
+    def _admit(self, total: int, spec: KVSpec | None, prompt_len: int = 0,
+               token_segments: tuple[Segment, ...] = ()) -> KVCache:
         """The request's KV cache, after checking the KV budget (before any work).
 
         With a ``spec`` the request gets its own cache from ``spec.make_cache``; otherwise the shared cache, which
@@ -141,9 +152,10 @@ class LLM:
                              "raise kv_budget_bytes")
         cfg = self.config
         if spec is not None:
+            spec.check_prompt(cfg.n_layers, prompt_len, self.prefill_chunk, token_segments)
             self._cache, self._cached_ids = None, []  # the shared cache's contents are not kept
             return spec.make_cache(cfg, prompt_len=prompt_len, total=total, chunk=self.prefill_chunk,
-                                   dtype=self.dtype, device=self.device)
+                                   dtype=self.dtype, device=self.device, token_segments=token_segments)
         cache = self._cache
         if cache is None or cache.max_len < total:
             size = max(total, min(self.max_seq_len, 2048))
@@ -199,9 +211,10 @@ class LLM:
              kv_policy: KVSpec | Policy | None, ignore_eos: bool, out: list[Generation]) -> Iterator[str]:
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        ids = self._prompt_ids(prompt, chat)
+        spec = None if kv_policy is None else KVSpec.of(kv_policy)
+        ids, token_segments = self._prompt_ids(prompt, chat, spec.segments if spec else ())
         total = min(len(ids) + max_new_tokens, self.max_seq_len)
-        cache = self._admit(total, None if kv_policy is None else KVSpec.of(kv_policy), len(ids))
+        cache = self._admit(total, spec, len(ids), token_segments)
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed) if seed is not None else gen.seed()
         stops = {int(t) for t in stop_token_ids} | (set() if ignore_eos else {self.tokenizer.eos_id})
@@ -277,7 +290,7 @@ class LLM:
 
     def submit(self, prompt: str | list[int], params: SamplingParams | None = None, *, chat: bool = False) -> Request:
         """Queue one request on the serving core; `serving().step()` advances every queued request together."""
-        return self.serving().add(self._prompt_ids(prompt, chat), params or SamplingParams())
+        return self.serving().add(self._prompt_ids(prompt, chat)[0], params or SamplingParams())
 
     def generate_batch(self, prompts: Sequence[str | list[int]], params: SamplingParams | Sequence[SamplingParams]
                        | None = None, *, chat: bool = False) -> list[Generation]:
@@ -286,7 +299,7 @@ class LLM:
         if len(ps) != len(prompts):
             raise ValueError(f"got {len(prompts)} prompts but {len(ps)} sampling params")
         engine = self.serving()
-        seqs = [engine.add(self._prompt_ids(p, chat), sp) for p, sp in zip(prompts, ps, strict=True)]
+        seqs = [engine.add(self._prompt_ids(p, chat)[0], sp) for p, sp in zip(prompts, ps, strict=True)]
         t0 = time.perf_counter()
         engine.run()
         ms = (time.perf_counter() - t0) * 1e3

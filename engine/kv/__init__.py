@@ -1,5 +1,5 @@
-"""KV cache storage, compression policies (StreamingLLM, H2O, SnapKV, PyramidKV, AdaKV, ChunkKV) and quantized
-storage.
+"""KV cache storage, compression policies (StreamingLLM, H2O, SnapKV, PyramidKV, AdaKV, ChunkKV, and record-aware
+ones that keep the prompt's records whole) and quantized storage.
 
 Per request: ``LLM.generate(prompt, kv_policy=KVSpec(SnapKV(ratio=4), dtype="int8"))``; a bare policy works too.
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from engine.kv.policy import WHEN, Policy, ScoreInputs
     from engine.kv.pyramidkv import PyramidKV
     from engine.kv.quant import PLAIN_DTYPES, dequantize, quantize
+    from engine.kv.records import RecordKV, RecordKVAgnostic, RecordKVPerHead
+    from engine.kv.segments import SEGMENT_KINDS, Segment
     from engine.kv.snapkv import SnapKV
     from engine.kv.streaming import StreamingLLM
 
@@ -33,10 +35,13 @@ _EXPORTS = {
     "make_policy": "engine.kv.names", "parse_kv_spec": "engine.kv.names", "WHEN": "engine.kv.policy",
     "Policy": "engine.kv.policy", "ScoreInputs": "engine.kv.policy", "PyramidKV": "engine.kv.pyramidkv",
     "PLAIN_DTYPES": "engine.kv.quant", "dequantize": "engine.kv.quant", "quantize": "engine.kv.quant",
-    "SnapKV": "engine.kv.snapkv", "StreamingLLM": "engine.kv.streaming",
+    "SnapKV": "engine.kv.snapkv", "StreamingLLM": "engine.kv.streaming", "RecordKV": "engine.kv.records",
+    "RecordKVAgnostic": "engine.kv.records", "RecordKVPerHead": "engine.kv.records",
+    "SEGMENT_KINDS": "engine.kv.segments", "Segment": "engine.kv.segments",
 }
-__all__ = ["FORMATS", "PLAIN_DTYPES", "POLICIES", "WHEN", "H2O", "AdaKV", "ChunkKV", "CompressedKVCache", "KVCache",
-           "KVSpec", "Policy", "PyramidKV", "QuantFormat", "ScoreInputs", "SnapKV", "StreamingLLM", "dequantize",
+__all__ = ["FORMATS", "PLAIN_DTYPES", "POLICIES", "SEGMENT_KINDS", "WHEN", "H2O", "AdaKV", "ChunkKV",
+           "CompressedKVCache", "KVCache", "KVSpec", "Policy", "PyramidKV", "QuantFormat", "RecordKV",
+           "RecordKVAgnostic", "RecordKVPerHead", "ScoreInputs", "Segment", "SnapKV", "StreamingLLM", "dequantize",
            "make_policy", "parse_kv_spec", "quantize"]
 
 

@@ -21,6 +21,7 @@ from engine.config import ModelConfig
 from engine.kv.cache import KVCache, StaticSlot
 from engine.kv.policy import Policy, ScoreInputs
 from engine.kv.quant import PLAIN_DTYPES, quant_format
+from engine.kv.segments import Segment
 from engine.kv.store import PlainStore, QuantStore
 
 QUERY_CHUNK = 256  # queries per block when accumulating attention for H2O (bounds the (Hq, Tq, n) temporary)
@@ -37,14 +38,19 @@ class KVSpec:
     dtype : str
         Storage: ``model`` (the compute dtype), ``fp32``, ``bf16``, ``fp16``, or a quantization format of
         `engine.kv.quant.FORMATS` (``int8``, ``int8-channel``, ``fp8``, ``fp8-channel``, ``int4``).
+    segments : tuple of Segment
+        The prompt's parts (engine/kv/segments.py), for record-aware policies: character spans of a text prompt
+        (the engine maps them to tokens), token spans of a prompt given as ids. Token-level policies ignore them.
     """
 
     policy: Policy | None = None
     dtype: str = "model"
+    segments: tuple[Segment, ...] = ()
 
     def __post_init__(self) -> None:
         if self.policy is not None and not isinstance(self.policy, Policy):
             raise TypeError(f"KVSpec.policy must be an engine.kv Policy (or None), got {type(self.policy).__name__}")
+        self.segments = tuple(self.segments)
         if self.dtype not in PLAIN_DTYPES:
             quant_format(self.dtype)  # raises with the list of choices
 
@@ -73,12 +79,27 @@ class KVSpec:
         top = max(p.layer_budget(total, layer, n_layers) for layer in range(n_layers))
         return min(total, top + chunk + (total - prompt_len) + 1)
 
+    def check_prompt(self, n_layers: int, prompt_len: int, chunk: int, token_segments: tuple[Segment, ...]) -> None:
+        """Raise before any work if the policy cannot compress this prompt (bad segments, a budget smaller than
+        what is always kept, a record policy that would compress more than once)."""
+        p = self.policy
+        if p is None:
+            return
+        if p.needs_segments and p.when == "chunks" and prompt_len > chunk:
+            raise ValueError(f"{p.name} compresses once: with when='chunks' the prompt ({prompt_len} tokens) must be "
+                             f"prefilled in one chunk (prefill_chunk {chunk}); use when='end'")
+        p.check_prompt(prompt_len, n_layers, token_segments)
+
     def make_cache(self, config: ModelConfig, *, prompt_len: int, total: int, chunk: int, dtype: torch.dtype,
-                   device: str | torch.device, batch: int = 1) -> CompressedKVCache:
-        """The request's cache for a model ``config`` (n_layers, n_kv_heads, head_dim)."""
+                   device: str | torch.device, batch: int = 1,
+                   token_segments: tuple[Segment, ...] | None = None) -> CompressedKVCache:
+        """The request's cache for a model ``config`` (n_layers, n_kv_heads, head_dim); ``token_segments``: the
+        prompt's segments in tokens (default: ``segments`` as they are, for a prompt given as ids)."""
         cap = self.capacity(config.n_layers, prompt_len, total, chunk)
-        return CompressedKVCache(self, config.n_layers, config.n_kv_heads, config.head_dim, cap,
-                                 prompt_len=prompt_len, batch=batch, dtype=dtype, device=device)
+        cache = CompressedKVCache(self, config.n_layers, config.n_kv_heads, config.head_dim, cap,
+                                  prompt_len=prompt_len, batch=batch, dtype=dtype, device=device)
+        cache.segments = self.segments if token_segments is None else tuple(token_segments)
+        return cache
 
 
 class CompressedKVCache(KVCache):
@@ -105,6 +126,7 @@ class CompressedKVCache(KVCache):
         self.evicted = [0] * n_layers
         self.peak_tokens = 0
         self.slots: torch.Tensor | None = None  # (n_layers,) device-side lengths while decoding with static shapes
+        self.segments: tuple[Segment, ...] = ()  # the prompt's token spans, for record-aware policies
 
     # -- the one write method -----------------------------------------------------------------------------------
     def write(self, layer: int, start: int | torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -163,7 +185,11 @@ class CompressedKVCache(KVCache):
         assert policy is not None and qbuf is not None
         k_all, v_all = self.store.read(layer)
         acc = self.attn_sum[layer]
-        inputs = ScoreInputs(k_all, v_all, qbuf[:, :, -max(policy.window, 1):], layer, self.n_layers, acc)
+        n = k_all.shape[2]
+        aligned = self.evicted[layer] == 0 and n == self.seen[layer]  # stored tokens = positions 0..n-1
+        segs = tuple(s for s in self.segments if s.start < n) if aligned else None
+        inputs = ScoreInputs(k_all, v_all, qbuf[:, :, -max(policy.window, 1):], layer, self.n_layers, acc,
+                             segments=segs)
         idx = policy.keep_indices(inputs, self.seen[layer])  # (B, Hkv, k) ascending
         if idx is None:
             return

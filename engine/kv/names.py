@@ -11,11 +11,14 @@ from engine.kv.h2o import H2O
 from engine.kv.policy import Policy
 from engine.kv.pyramidkv import PyramidKV
 from engine.kv.quant import PLAIN_DTYPES
+from engine.kv.records import RecordKV, RecordKVAgnostic, RecordKVPerHead
 from engine.kv.snapkv import SnapKV
 from engine.kv.streaming import StreamingLLM
 
 POLICIES: dict[str, type[Policy]] = {"streamingllm": StreamingLLM, "h2o": H2O, "snapkv": SnapKV,
-                                     "pyramidkv": PyramidKV, "adakv": AdaKV, "chunkkv": ChunkKV}
+                                     "pyramidkv": PyramidKV, "adakv": AdaKV, "chunkkv": ChunkKV,
+                                     "records": RecordKV, "records-head": RecordKVPerHead,
+                                     "records-agnostic": RecordKVAgnostic}
 
 
 def make_policy(name: str, **kwargs: object) -> Policy:
@@ -29,7 +32,9 @@ def make_policy(name: str, **kwargs: object) -> Policy:
 
 def parse_kv_spec(text: str, *, when: str = "end") -> KVSpec:
     """A cache choice from text: ``policy@ratio`` (``chunkkv@4``), optionally ``:dtype`` for the storage
-    (``snapkv@4:int8``); a bare dtype (``int8``) is the full cache in that format; ``full`` is the plain cache."""
+    (``snapkv@4:int8``); a bare dtype (``int8``) is the full cache in that format; ``full`` is the plain cache.
+    ``records@4`` (and ``records-head``, ``records-agnostic``) keeps whole records: it needs the prompt's segments,
+    set on the returned spec (``KVSpec.segments``) per prompt."""
     body = text.strip()
     if body in ("", "full"):
         return KVSpec()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.kv.formats import POLICY_WINDOW
+from engine.kv.segments import Segment
 
 WHEN: dict[str, str] = {
     "end": "once, after the whole prompt is prefilled (question-aware: the question's queries can vote)",
@@ -34,6 +35,8 @@ class ScoreInputs:
     ``w`` stored tokens). ``attn_sum``: (B, Hkv, n) attention each token has received from every query so far,
     summed over the queries of each KV head's group (only when the policy sets ``needs_attn_sum``). ``shard``: set
     when the keys are one rank's part of a longer sequence (engine/parallel); None when they are all of it.
+    ``segments``: the prompt's spans (engine/kv/segments.py) in stored-token indices, while the stored tokens are
+    still the prompt's positions ``0..n-1`` (no earlier compression of the layer); None otherwise.
     """
 
     keys: torch.Tensor
@@ -43,6 +46,7 @@ class ScoreInputs:
     n_layers: int
     attn_sum: torch.Tensor | None = None
     shard: Shard | None = None
+    segments: tuple[Segment, ...] | None = None
 
 
 @dataclass
@@ -84,6 +88,7 @@ class Policy:
 
     needs_attn_sum = False  # set by policies that score with the attention accumulated over all queries
     may_exceed_budget = False  # set by policies that can keep more than layer_budget tokens (AdaKV's padding)
+    needs_segments = False  # set by policies that score the prompt's segments (engine/kv/records.py)
 
     def __post_init__(self) -> None:
         if (self.ratio is None) == (self.budget is None):
@@ -120,6 +125,10 @@ class Policy:
         hold parts of the sequence sum their votes and score the whole (engine/parallel/scores.py)."""
         cls = type(self)
         return cls.score is Policy.score and cls.votes is not Policy.votes
+
+    def check_prompt(self, prompt_len: int, n_layers: int, segments: tuple[Segment, ...]) -> None:
+        """Raise a ``ValueError`` before any work if this policy cannot compress a ``prompt_len``-token prompt
+        with these (token) ``segments``; token-level policies ignore segments."""
 
     def target(self, n_seen: int) -> int:
         """Tokens to keep per KV head when ``n_seen`` tokens went through the cache (before per-layer shaping)."""

@@ -158,7 +158,7 @@ class RingLLM(LLM):
         spec = None if kv_policy is None else ring_spec(kv_policy, self.dtype)  # refused here, before any work
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        ids = self._prompt_ids(prompt, chat)
+        ids = self._prompt_ids(prompt, chat)[0]
         if len(ids) < self.world:
             raise ValueError(f"the prompt has {len(ids)} tokens but the ring has {self.world} ranks: send at least "
                              f"{self.world} tokens or use fewer GPUs")
