@@ -5,6 +5,7 @@ from packing.mapreduce import MapReduce, map_reduce, map_reduce_run
 from packing.order import ORDERS, get_order
 from packing.packer import Evidence, Packed, PackedEvidence, pack
 from packing.prompt import DEFAULT_SYSTEM, NOT_FOUND
+from packing.segments import PromptSpan, SegmentedPrompt, prompt_segments
 from packing.verify import Attempt, Verification, VerifiedAnswer, answer_with_verification, attribute, timeline, verify
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "MapReduce",
     "Packed",
     "PackedEvidence",
+    "PromptSpan",
+    "SegmentedPrompt",
     "Verification",
     "VerifiedAnswer",
     "answer_with_verification",
@@ -27,6 +30,7 @@ __all__ = [
     "map_reduce",
     "map_reduce_run",
     "pack",
+    "prompt_segments",
     "timeline",
     "verify",
 ]

@@ -13,7 +13,8 @@ from typing import Protocol
 
 from packing.claims import identifiers
 from packing.order import get_order, near_duplicates, order_ours_chronological
-from packing.prompt import DEFAULT_SYSTEM, render_evidence, user_message
+from packing.prompt import ANSWER_INSTRUCTION, DEFAULT_SYSTEM, ask_lines, render_evidence, user_message
+from packing.segments import PromptSpan, SegmentedPrompt, locate
 
 
 class TokenizerLike(Protocol):
@@ -71,8 +72,10 @@ class PackedEvidence:
 class Packed:
     """A prompt ready for the engine, and what went into it.
 
-    ``tokens`` is the exact token count of ``prompt``; ``evidence`` is in prompt order; ``dropped`` holds the ids
-    that did not fit (best first); ``duplicates`` maps a removed near-duplicate's id to the id it duplicates.
+    ``prompt`` is a `SegmentedPrompt`: its ``segments`` are the character spans of each record, the question and
+    the instructions. ``tokens`` is the exact token count of ``prompt``; ``evidence`` is in prompt order;
+    ``dropped`` holds the ids that did not fit (best first); ``duplicates`` maps a removed near-duplicate's id to
+    the id it duplicates.
     """
 
     prompt: str
@@ -84,6 +87,11 @@ class Packed:
     dropped: list[str] = field(default_factory=list)
     duplicates: dict[str, str] = field(default_factory=dict)
     constraints: list[str] = field(default_factory=list)
+
+    @property
+    def segments(self) -> tuple[PromptSpan, ...]:
+        """Character spans of the prompt's records (in ``evidence`` order), question and instructions."""
+        return self.prompt.segments if isinstance(self.prompt, SegmentedPrompt) else ()
 
     @property
     def labels(self) -> dict[str, str]:
@@ -171,9 +179,11 @@ def pack(
     def render(kept: list[Evidence]) -> tuple[str, list[PackedEvidence]]:
         placed = order_ours_chronological(kept) if chronological_tiers else place(kept)
         packed = [PackedEvidence(f"E{i + 1}", i, e) for i, e in enumerate(placed)]
-        user = user_message(question, [p.rendered() for p in packed], cons, restate)
+        blocks = [p.rendered() for p in packed]
+        user = user_message(question, blocks, cons, restate)
         msgs = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return tokenizer.chat(msgs), packed
+        prompt = tokenizer.chat(msgs)
+        return locate(prompt, system, user, blocks, [ask_lines(question, cons)], ANSWER_INSTRUCTION), packed
 
     base = tokenizer.count(render([])[0])
     if base > budget_tokens:

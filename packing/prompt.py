@@ -50,7 +50,8 @@ def render_evidence(label: str, text: str, source: str = "", timestamp: str | No
     return f"{head} {text}"
 
 
-def _ask(question: str, constraints: Sequence[str]) -> str:
+def ask_lines(question: str, constraints: Sequence[str]) -> str:
+    """The question line (and its constraints line) as the prompt states it."""
     lines = [f"Question: {question}"]
     if constraints:
         lines.append("Constraints: " + "; ".join(constraints))
@@ -65,9 +66,9 @@ def user_message(question: str, blocks: Sequence[str], constraints: Sequence[str
     prompt does.
     """
     body = "Evidence:\n" + ("\n\n".join(blocks) if blocks else "(none)")
-    tail = _ask(question, constraints) + "\n" + ANSWER_INSTRUCTION
+    tail = ask_lines(question, constraints) + "\n" + ANSWER_INSTRUCTION
     if restate:
-        return _ask(question, constraints) + "\n\n" + body + "\n\n" + tail
+        return ask_lines(question, constraints) + "\n\n" + body + "\n\n" + tail
     return body + "\n\n" + tail
 
 

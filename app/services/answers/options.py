@@ -29,7 +29,8 @@ class AskOptions(BaseModel):
     order: str = Field(default="ours", description="Evidence order in the prompt: ours (best at both ends), "
                                                    "retrieval (rank order) or reorder (LongContextReorder).")
     kv: str = Field(default="full", description="KV cache: full, a dtype (int8) or policy@ratio[:dtype], e.g. "
-                                                "chunkkv@4 or snapkv@4:int8.")
+                                                "chunkkv@4, snapkv@4:int8 or records@4 (keeps whole evidence "
+                                                "records, the question and the instructions).")
 
     @field_validator("order")
     @classmethod
@@ -70,3 +71,20 @@ class AskOptions(BaseModel):
     def fields(self) -> dict[str, Any]:
         """The options as a plain dict (a cache key's part, a job item's stored options)."""
         return self.model_dump(include=set(AskOptions.model_fields))
+
+
+def kv_for_prompt(spec: KVSpec | None, prompt: str) -> KVSpec | None:
+    """One generation pass's KV choice: a record-aware policy gets the prompt's record, question and instruction
+    spans (the packer's, `packing.prompt_segments`); a prompt without records (a synthesis pass) keeps every
+    token, in the chosen storage dtype. Other choices are returned as they are."""
+    if spec is None or spec.policy is None or not spec.policy.needs_segments:
+        return spec
+    from dataclasses import replace
+
+    from engine.kv import KVSpec, Segment
+    from packing import prompt_segments
+
+    spans = prompt_segments(prompt)
+    if not any(s.kind == "record" for s in spans):
+        return KVSpec(dtype=spec.dtype)
+    return replace(spec, segments=tuple(Segment(s.start, s.end, s.kind) for s in spans))

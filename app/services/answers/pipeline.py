@@ -12,7 +12,7 @@ from app.services.answers.compare import Computed
 from app.services.answers.computed import answer_from_records, carried_over, computable, fact_table
 from app.services.answers.contracts import Generator, RetrieverSource, SearchesRecords
 from app.services.answers.events import Listener, Progress
-from app.services.answers.options import AskOptions
+from app.services.answers.options import AskOptions, kv_for_prompt
 from app.services.answers.policy import ASKS_VERSION, answer_policy
 from app.services.answers.tenant_terms import constraints_of, lexicon_of
 from ingest.vocab_model import Vocabulary
@@ -158,7 +158,7 @@ class Pipeline:
             progress.generating()
             t = time.perf_counter()
             out = llm.generate(prompt, max_new_tokens=opts.max_new_tokens, stop=["<|im_end|>"], chat=False,
-                               kv_policy=kv_policy, on_token=progress.token)
+                               kv_policy=kv_for_prompt(kv_policy, prompt), on_token=progress.token)
             usage.add(out, llm.kv_bytes_for(out.prompt_tokens + len(out.token_ids)), (time.perf_counter() - t) * 1e3)
             progress.generated(len(out.token_ids))
             return out.text
