@@ -54,6 +54,8 @@ def register(eval_group: typer.Typer) -> None:
                                     "(default: passkey the policies x ratios grid, domain eval/kv/domain.CONFIGS)"),
         domain_n: int = typer.Option(12, help="domain lookups per budget"),
         domain_budgets: str = typer.Option("2048", help="packed-prompt budgets of the domain lookups"),
+        domain_seed: int = typer.Option(9000, help="first held-out corpus seed of the domain lookups (>= 9000); a "
+                                        "later seed gives other items, so a cell can be run in pieces"),
         domain_placements: str = typer.Option("pipeline,0.5,0.9", help="gold placement per item, cycled: "
                                               "'pipeline' or a depth"),
         speed_context: int = typer.Option(8192, help="context of the decode-speed run (0 skips it)"),
@@ -120,7 +122,7 @@ def register(eval_group: typer.Typer) -> None:
                 rows += [dict(r, model=label) for r in acc["rows"]]
                 extra[label] = {"prefill_s_mean": acc["prefill_s_mean"], "n_needles": acc["n_needles"]}
             for b in budgets if "domain" in task_list else ():
-                items = kv_domain.domain_items(llm.tokenizer, domain_n, b, placements)
+                items = kv_domain.domain_items(llm.tokenizer, domain_n, b, placements, seed=domain_seed)
                 meta[str(b)] = [it.meta() for it in items]
                 acc = kv_eval.run(llm, items=items, configs=domain_configs, max_new=kv_domain.MAX_NEW,
                                   stop=llm.tokenizer.eos_id, progress=log)

@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from corpus import CorpusConfig, generate_corpus
+from engine.kv import Segment
+from engine.kv.segments import to_token_segments
 from eval.kv.tasks import Needle
 from eval.tuning.data import EVAL_SEED_MIN, LOOKUP_TYPES, _candidates, make_example
 from eval.tuning.select import BM25, constraints_of, corpus_chunks, gold_chunks
 from eval.tuning.targets import is_correct
 from ingest.records import Chunk
-from packing import Evidence, pack
+from packing import Evidence, SegmentedPrompt, pack
 from packing.packer import TokenizerLike
 
 PLACEMENTS = ("pipeline", "0.5", "0.9")  # default mix: the pipeline's own placement, mid-prompt, near the end
@@ -37,6 +39,8 @@ MAX_NEW = 36  # the longest target (multi-key: "The declared value of ... was $2
 
 class DomainTokenizer(TokenizerLike, Protocol):
     def encode(self, text: str) -> list[int]: ...
+
+    def encode_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,12 @@ class DomainNeedle(Needle):
     placement: str = "pipeline"
     gold_in_compressed_part: bool = True  # the gold record ends before the policy's protected last-window tokens
     question_in_window: int = 0  # tokens of the closing "Question: ..." line inside the observation window
+    segments: tuple[Segment, ...] = ()  # the packer's record / question / instruction spans, in tokens of ``ids``
     task: ClassVar[str] = "domain"
+
+    @property
+    def key(self) -> str:
+        return f"{self.seed}:{self.qid}:{self.budget}:{self.placement}"
 
     def correct(self, text: str) -> bool:
         return is_correct(text, self.accept, self.match, self.qtype)
@@ -98,12 +107,13 @@ def _moved(q: dict[str, Any], chunks: Sequence[Chunk], bm25: BM25, tok: Tokenize
 
 def to_needle(ex: dict[str, Any], tok: DomainTokenizer, seed: int, placement: str, window: int) -> DomainNeedle:
     """Split a packed example at its closing question and measure where the gold lies (tokens)."""
-    prompt = str(ex["prompt"])
+    prompt = ex["prompt"]
     cut = prompt.rfind("Question:")
     context, question = tok.encode(prompt[:cut]), tok.encode(prompt[cut:])
     line_end = prompt.index("\n", cut)
     after, line = len(tok.encode(prompt[line_end:])), len(tok.encode(prompt[cut:line_end]))
     n = len(context) + len(question)
+    segments = _token_segments(prompt, cut, tok) if isinstance(prompt, SegmentedPrompt) else ()
     starts = [m.start() + 1 for lab in ex["gold_labels"] for m in re.finditer(rf"\n\[{lab}\] ", prompt[:cut])]
     if not starts:
         raise ValueError(f"gold labels {ex['gold_labels']} not found in the prompt of {ex['qid']}")
@@ -113,7 +123,21 @@ def to_needle(ex: dict[str, Any], tok: DomainTokenizer, seed: int, placement: st
     return DomainNeedle(context, question, str(ex["accept"][0]), n, first / n, accept=tuple(map(str, ex["accept"])),
                         match=str(ex["match"]), qtype=str(ex["type"]), qid=str(ex["qid"]), seed=seed,
                         budget=int(ex["budget"]), placement=placement, gold_in_compressed_part=last <= n - window,
-                        question_in_window=max(0, min(line, window - after)))
+                        question_in_window=max(0, min(line, window - after)), segments=segments)
+
+
+def _token_segments(prompt: SegmentedPrompt, cut: int, tok: DomainTokenizer) -> tuple[Segment, ...]:
+    """The packer's character spans as token spans of ``encode(prompt[:cut]) + encode(prompt[cut:])`` (the
+    context and the question are encoded apart, as the eval prefills them)."""
+    out: list[Segment] = []
+    shift = 0
+    for a, b in ((0, cut), (cut, len(prompt))):
+        ids, offsets = tok.encode_offsets(prompt[a:b])
+        spans = [Segment(max(s.start, a) - a, min(s.end, b) - a, s.kind) for s in prompt.segments
+                 if s.start < b and s.end > a]
+        out += [Segment(s.start + shift, s.end + shift, s.kind) for s in to_token_segments(spans, offsets, b - a)]
+        shift += len(ids)
+    return tuple(out)
 
 
 def domain_items(tok: DomainTokenizer, n: int, budget: int = 2048, placements: Sequence[str] = PLACEMENTS,

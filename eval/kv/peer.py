@@ -12,16 +12,19 @@ prefilled against the compressed cache with its true positions (question outside
 Domain lookups (eval/kv/domain.py items) with the tuned model: the adapter merged by peft and YaRN set as in
 training (eval/tuning/device_train.py ``yarn``), question inside, scored by ``eval.tuning.targets.is_correct``::
 
-    .venv/bin/python -m eval.kv.peer --dump-domain items.json 2048 12
-    PYTHONPATH=. .venv-peers/bin/python eval/kv/peer.py --domain items.json out.json engine/adapters/smollm2-orders
+    .venv/bin/python -m eval.kv.peer --dump-domain items.json 2048 12 [seed]
+    PYTHONPATH=. .venv-peers/bin/python eval/kv/peer.py --domain items.json out.json engine/adapters/smollm2-orders \
+        [full,snapkv,chunkkv,adakv-snapkv,expected_attention,kvzip,...]
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,17 +121,46 @@ def _summary(rows: dict[tuple[str, float], dict[str, Any]]) -> list[dict[str, An
             for row in rows.values()]
 
 
-def domain(items_path: str, out_path: str, adapter: str, ratio: float = 4.0) -> None:
-    """kvpress SnapKV / StreamingLLM at ``ratio`` on dumped domain items, the tuned model, question inside."""
+def _domain_presses(ratio: float, names: Sequence[str]) -> list[tuple[str, float, Any]]:
+    """kvpress presses by name at ``ratio`` (those this kvpress version has); ``full`` is no press."""
+    import kvpress
+
+    c = 1 - 1 / ratio
+    make: dict[str, Callable[[], Any]] = {
+        "snapkv": lambda: kvpress.SnapKVPress(compression_ratio=c),
+        "streamingllm": lambda: kvpress.StreamingLLMPress(compression_ratio=c),
+        "expected_attention": lambda: kvpress.ExpectedAttentionPress(compression_ratio=c),
+        "tova": lambda: kvpress.TOVAPress(compression_ratio=c),
+        "adakv-snapkv": lambda: kvpress.AdaKVPress(kvpress.SnapKVPress(compression_ratio=c)),
+        "chunkkv": lambda: kvpress.ChunkKVPress(kvpress.SnapKVPress(compression_ratio=c), chunk_length=20),
+        "kvzip": lambda: kvpress.KVzipPress(compression_ratio=c),
+        "keydiff": lambda: kvpress.KeyDiffPress(compression_ratio=c),
+    }
+    out: list[tuple[str, float, Any]] = []
+    for name in names:
+        if name == "full":
+            out.append(("full", 1.0, None))
+        elif name not in make:
+            raise ValueError(f"unknown press {name!r}: choose from full, {', '.join(make)}")
+        else:
+            try:
+                out.append((name, ratio, make[name]()))
+            except AttributeError as exc:  # not in this kvpress version
+                print(f"skipping {name}: {exc}", flush=True)
+    return out
+
+
+def domain(items_path: str, out_path: str, adapter: str, ratio: float = 4.0,
+           presses: Sequence[str] = ("full", "snapkv", "streamingllm")) -> None:
+    """kvpress ``presses`` at ``ratio`` on dumped domain items, the tuned model, question inside."""
     import torch
-    from kvpress import SnapKVPress, StreamingLLMPress
     from peft import PeftModel
     from transformers import AutoTokenizer
 
     from eval.tuning.device_train import yarn
     from eval.tuning.targets import is_correct
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("PEER_THREADS", "1")))
     items = json.loads(Path(items_path).read_text())
     manifest = json.loads((Path(adapter) / "manifest.json").read_text())
     rope = manifest["rope_parameters"]
@@ -137,8 +169,7 @@ def domain(items_path: str, out_path: str, adapter: str, ratio: float = 4.0) -> 
     model = PeftModel.from_pretrained(model, adapter).merge_and_unload().eval()
     tok = AutoTokenizer.from_pretrained(str(_gguf().parent), gguf_file=_gguf().name)
     end = tok.convert_tokens_to_ids("<|im_end|>")  # the answer stops there, as the engine stops at EOS
-    configs = [("full", 1.0, None), ("snapkv", ratio, SnapKVPress(compression_ratio=1 - 1 / ratio)),
-               ("streamingllm", ratio, StreamingLLMPress(compression_ratio=1 - 1 / ratio))]
+    configs = _domain_presses(ratio, presses)
     rows: dict[tuple[str, float], dict[str, Any]] = {}
     for it in items:
         full_text = ""
@@ -148,18 +179,22 @@ def domain(items_path: str, out_path: str, adapter: str, ratio: float = 4.0) -> 
             full_text = text if press is None else full_text
             row = rows.setdefault((name, r), {"system": "kvpress", "task": "domain", "question": "inside",
                                               "policy": name, "ratio": r, "kv_dtype": "model", "model": "tuned",
-                                              "correct": [], "agree": [], "seconds": [], "by": {}})
+                                              "budget": it["budget"], "correct": [], "agree": [], "seconds": [],
+                                              "by": {}, "items": {}})
             ok = is_correct(text, it["accept"], it["match"], it["type"])
             row["correct"].append(ok)
             row["agree"].append(" ".join(text.split()).lower() == " ".join(full_text.split()).lower())
             row["seconds"].append(secs)
             cell = f"{it['budget']}@{round(it['depth'], 1)}"
             row["by"].setdefault(cell, []).append(float(ok))
+            row["items"][it.get("key", it["qid"])] = ok
             print(name, r, it["qid"], it["placement"], repr(text[:80]), ok, f"{secs:.1f}s", flush=True)
         out = _summary(rows)
         for row_out, row in zip(out, rows.values(), strict=True):
+            row_out.pop("items", None)
             row_out["correct_by_len_depth"] = {k: sum(v) / len(v) for k, v in row["by"].items()}
-            row_out["note"] = ("kvpress 0.5.5, transformers eager attention, fp32, CPU 1 thread; SmolLM2 GGUF + the "
+            row_out["correct_by_item"] = dict(row["items"])
+            row_out["note"] = ("kvpress 0.5.5, transformers eager attention, fp32, CPU; SmolLM2 GGUF + the "
                                "domain adapter merged (peft), YaRN as trained; question inside (prefilled under "
                                "the press)")
         Path(out_path).write_text(json.dumps({"rows": out}, indent=1) + "\n")  # after each item
@@ -171,12 +206,15 @@ if __name__ == "__main__":
         from eval.kv.domain import domain_items
 
         budget, n = int(sys.argv[3]), int(sys.argv[4])
+        seed = int(sys.argv[5]) if len(sys.argv) > 5 else 9000
         dumped = [{"context": d.context, "question": d.question, "accept": list(d.accept), "match": d.match,
                    "type": d.qtype, "qid": d.qid, "placement": d.placement, "depth": d.depth, "budget": d.budget,
-                   "n_tokens": d.n_tokens} for d in domain_items(load_tokenizer(), n, budget)]
+                   "n_tokens": d.n_tokens, "key": d.key} for d in domain_items(load_tokenizer(), n, budget,
+                                                                               seed=seed)]
         Path(sys.argv[2]).write_text(json.dumps(dumped))
-    elif sys.argv[1] == "--domain":
-        domain(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "--domain":  # items.json out.json adapter [press,press,...]
+        domain(sys.argv[2], sys.argv[3], sys.argv[4],
+               presses=tuple(sys.argv[5].split(",")) if len(sys.argv) > 5 else ("full", "snapkv", "streamingllm"))
     elif sys.argv[1] == "--dump":
         from engine.tokenizer import load_tokenizer
         from eval.kv.tasks import needles, to_json

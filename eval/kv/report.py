@@ -23,6 +23,7 @@ class Row:
     decode_s_per_tok: list[float] = field(default_factory=list)
     by_depth: dict[str, list[bool]] = field(default_factory=dict)
     setup_s: list[float] = field(default_factory=list)  # fork + compress/quantize (+ question prefill if outside)
+    by_item: dict[str, bool] = field(default_factory=dict)  # Needle.key -> right
 
     def add(self, needle: Needle, text: str, full_text: str, kv_bytes: int, dt: float, n: int) -> None:
         ok = needle.correct(text)
@@ -31,6 +32,7 @@ class Row:
         self.kv_bytes.append(kv_bytes)
         self.decode_s_per_tok.append(dt / max(n - 1, 1))
         self.by_depth.setdefault(needle.cell, []).append(ok)
+        self.by_item[needle.key] = ok
 
     def summary(self, full_bytes: float) -> dict[str, Any]:
         mean = sum(self.kv_bytes) / len(self.kv_bytes)
@@ -41,7 +43,8 @@ class Row:
                 "kv_bytes_vs_full": round(mean / full_bytes, 4),
                 "setup_ms": round(1e3 * sum(self.setup_s) / len(self.setup_s), 1) if self.setup_s else 0.0,
                 "decode_ms_per_token": round(1e3 * sorted(self.decode_s_per_tok)[len(self.decode_s_per_tok) // 2], 2),
-                "correct_by_len_depth": {k: sum(v) / len(v) for k, v in self.by_depth.items()}}
+                "correct_by_len_depth": {k: sum(v) / len(v) for k, v in self.by_depth.items()},
+                "correct_by_item": dict(self.by_item)}
 
 
 def find_row(rows: Sequence[dict[str, Any]], question: str, policy: str, ratio: float, dtype: str,

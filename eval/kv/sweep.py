@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from engine.kv import H2O, KVSpec, Policy, make_policy, parse_kv_spec
+from engine.kv import H2O, KVSpec, Policy, Segment, make_policy, parse_kv_spec
 from engine.kv.compressed import CompressedKVCache
 from engine.kv.quant import PLAIN_DTYPES, quant_format
 from engine.kv.store import PlainStore, QuantStore
@@ -62,10 +62,12 @@ def _decode(llm: LLM, cache: CompressedKVCache, logits: torch.Tensor, pos: int, 
     return out, time.perf_counter() - t0
 
 
-def fork(base: CompressedKVCache, spec: KVSpec) -> CompressedKVCache:
-    """A copy of ``base`` that will apply ``spec``: storage re-stored in its dtype, compression pending."""
+def fork(base: CompressedKVCache, spec: KVSpec, segments: tuple[Segment, ...] = ()) -> CompressedKVCache:
+    """A copy of ``base`` that will apply ``spec``: storage re-stored in its dtype, compression pending;
+    ``segments``: the prompt's token spans, for record-aware policies."""
     c = copy.deepcopy(base)
     c.spec = c.policy = spec
+    c.segments = segments
     if spec.dtype != base.spec.dtype:
         store = base.store
         cap, n_layers = store.capacity, base.n_layers
@@ -148,14 +150,19 @@ def run(llm: LLM, lengths: Sequence[int] = (1024, 2048), depths: Sequence[float]
         full_bytes.append(llm.kv_bytes_for(nd.n_tokens + max_new - 1))
         row = rows.setdefault("full", Row("longhaul", "inside", "full", 1.0, "model", nd.task))
         row.add(nd, full_text, full_text, full_bytes[-1], dt, len(full_ids))
+        segments: tuple[Segment, ...] = getattr(nd, "segments", ())
         for where, spec in configs:
+            if spec.policy is not None and spec.policy.needs_segments:  # refused here, before any work
+                spec.check_prompt(llm.config.n_layers, nd.n_tokens if where == "inside" else len(nd.context),
+                                  len(nd.context), tuple(s for s in segments if s.end <= len(nd.context))
+                                  if where == "outside" else segments)
             t0 = time.perf_counter()
             if where == "inside":
-                c = fork(inside, spec)
+                c = fork(inside, spec, segments)
                 c.flush()  # compress now, so the decode time below is decode alone
                 logits = q_logits
             else:
-                c = fork(base, spec)
+                c = fork(base, spec, segments)
                 c.prompt_len = nd.n_tokens
                 logits = _forward(llm, nd.question, len(nd.context), c)
             setup = time.perf_counter() - t0

@@ -48,6 +48,11 @@ class Needle:
         return nums[0] if nums else text.strip().split("\n")[0]
 
     @property
+    def key(self) -> str:
+        """Names the item across runs (pairs rows of different runs and peers on the same items)."""
+        return f"{self.n_tokens}@{self.depth}:{self.answer}"
+
+    @property
     def cell(self) -> str:
         """The length@depth key of the per-cell accuracies."""
         return f"{self.n_tokens // 100 * 100}@{self.depth}"
