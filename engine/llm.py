@@ -154,8 +154,11 @@ class LLM:
         if spec is not None:
             spec.check_prompt(cfg.n_layers, prompt_len, self.prefill_chunk, token_segments)
             self._cache, self._cached_ids = None, []  # the shared cache's contents are not kept
-            return spec.make_cache(cfg, prompt_len=prompt_len, total=total, chunk=self.prefill_chunk,
-                                   dtype=self.dtype, device=self.device, token_segments=token_segments)
+            made = spec.make_cache(cfg, prompt_len=prompt_len, total=total, chunk=self.prefill_chunk,
+                                   dtype=self.dtype, device=self.device)
+            if isinstance(made, CompressedKVCache):
+                made.segments = token_segments
+            return made
         cache = self._cache
         if cache is None or cache.max_len < total:
             size = max(total, min(self.max_seq_len, 2048))

@@ -91,14 +91,13 @@ class KVSpec:
         p.check_prompt(prompt_len, n_layers, token_segments)
 
     def make_cache(self, config: ModelConfig, *, prompt_len: int, total: int, chunk: int, dtype: torch.dtype,
-                   device: str | torch.device, batch: int = 1,
-                   token_segments: tuple[Segment, ...] | None = None) -> CompressedKVCache:
-        """The request's cache for a model ``config`` (n_layers, n_kv_heads, head_dim); ``token_segments``: the
-        prompt's segments in tokens (default: ``segments`` as they are, for a prompt given as ids)."""
+                   device: str | torch.device, batch: int = 1) -> CompressedKVCache:
+        """The request's cache for a model ``config`` (n_layers, n_kv_heads, head_dim), holding ``segments`` as
+        token spans (a caller with a text prompt sets ``cache.segments`` to their token spans)."""
         cap = self.capacity(config.n_layers, prompt_len, total, chunk)
         cache = CompressedKVCache(self, config.n_layers, config.n_kv_heads, config.head_dim, cap,
                                   prompt_len=prompt_len, batch=batch, dtype=dtype, device=device)
-        cache.segments = self.segments if token_segments is None else tuple(token_segments)
+        cache.segments = self.segments
         return cache
 
 
