@@ -126,6 +126,7 @@ class CompressedKVCache(KVCache):
         self.peak_tokens = 0
         self.slots: torch.Tensor | None = None  # (n_layers,) device-side lengths while decoding with static shapes
         self.segments: tuple[Segment, ...] = ()  # the prompt's token spans, for record-aware policies
+        self.planned: dict[int, torch.Tensor | None] = {}  # per layer: kept indices chosen for all layers at once
 
     # -- the one write method -----------------------------------------------------------------------------------
     def write(self, layer: int, start: int | torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -177,19 +178,33 @@ class CompressedKVCache(KVCache):
             grown += logits.softmax(-1).sum(dim=(2, 3))
         self.attn_sum[layer] = grown
 
+    def _inputs(self, layer: int) -> ScoreInputs:
+        """What the policy sees of ``layer`` now: its stored tokens, last queries, accumulated attention, and the
+        prompt's segments while the stored tokens are still the prompt's positions."""
+        policy, qbuf = self.spec.policy, self.queries[layer]
+        assert policy is not None and qbuf is not None
+        k_all, v_all = self.store.read(layer)
+        n = k_all.shape[2]
+        aligned = self.evicted[layer] == 0 and n == self.seen[layer]  # stored tokens = positions 0..n-1
+        segs = tuple(s for s in self.segments if s.start < n) if aligned else None
+        return ScoreInputs(k_all, v_all, qbuf[:, :, -max(policy.window, 1):], layer, self.n_layers,
+                           self.attn_sum[layer], segments=segs)
+
     def _compress(self, layer: int) -> None:
         self.pending[layer] = False
         policy = self.spec.policy
         qbuf = self.queries[layer]
         assert policy is not None and qbuf is not None
-        k_all, v_all = self.store.read(layer)
-        acc = self.attn_sum[layer]
-        n = k_all.shape[2]
-        aligned = self.evicted[layer] == 0 and n == self.seen[layer]  # stored tokens = positions 0..n-1
-        segs = tuple(s for s in self.segments if s.start < n) if aligned else None
-        inputs = ScoreInputs(k_all, v_all, qbuf[:, :, -max(policy.window, 1):], layer, self.n_layers, acc,
-                             segments=segs)
-        idx = policy.keep_indices(inputs, self.seen[layer])  # (B, Hkv, k) ascending
+        inputs = self._inputs(layer)
+        k_all, v_all, acc = inputs.keys, inputs.values, inputs.attn_sum
+        if policy.plans_layers:  # one choice for every pending layer, from all their scores (engine/kv/records.py)
+            if layer not in self.planned:
+                pending = [i for i in range(self.n_layers) if self.pending[i] or i == layer]
+                plan = policy.keep_indices_layers([self._inputs(i) for i in pending], self.seen[layer])
+                self.planned = dict(zip(pending, plan, strict=True))
+            idx = self.planned.pop(layer)
+        else:
+            idx = policy.keep_indices(inputs, self.seen[layer])  # (B, Hkv, k) ascending
         if idx is None:
             return
         gidx = idx[..., None].expand(-1, -1, -1, k_all.shape[-1])

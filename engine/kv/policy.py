@@ -90,6 +90,15 @@ class Policy:
     may_exceed_budget = False  # set by policies that can keep more than layer_budget tokens (AdaKV's padding)
     needs_segments = False  # set by policies that score the prompt's segments (engine/kv/records.py)
 
+    @property
+    def plans_layers(self) -> bool:
+        """Whether the cache asks `keep_indices_layers` once for every layer instead of `keep_indices` per layer."""
+        return False
+
+    def keep_indices_layers(self, inputs: list[ScoreInputs], n_seen: int) -> list[torch.Tensor | None]:
+        """Indices to keep for several layers at once (a policy whose `plans_layers` is True); here per layer."""
+        return [self.keep_indices(i, n_seen) for i in inputs]
+
     def __post_init__(self) -> None:
         if (self.ratio is None) == (self.budget is None):
             raise ValueError(f"{type(self).__name__}: set exactly one of ratio= (e.g. 4.0) or budget= (tokens)")

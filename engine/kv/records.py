@@ -35,9 +35,13 @@ class RecordKV(Policy):
 
     Needs the prompt's segments (``KVSpec(policy, segments=...)``); compresses once, at the prompt's end
     (``when="end"``, question-aware) or before the first prompt chunk after the context (``when="chunks"``).
+    ``from_layer``: None, each layer chooses its records by its own attention; a fraction ``f``, one choice for
+    every layer by the attention of the layers from ``f * n_layers`` up (lower layers attend by position more
+    than by content).
     """
 
     window: int = POLICY_WINDOW
+    from_layer: float | None = None
 
     needs_segments = True
 
@@ -45,6 +49,8 @@ class RecordKV(Policy):
         super().__post_init__()
         if self.when == "always":
             raise ValueError(f"{self.name} compresses once (when='end' or 'chunks'), not at every step")
+        if self.from_layer is not None and not 0.0 <= self.from_layer < 1.0:
+            raise ValueError(f"from_layer is a fraction of the layers in [0, 1) or None, got {self.from_layer}")
 
     @property
     def name(self) -> str:
@@ -73,8 +79,38 @@ class RecordKV(Policy):
                                  "ratio or shorten the question")
 
     # -- selection -------------------------------------------------------------------------------------------------
+    @property
+    def plans_layers(self) -> bool:
+        return self.from_layer is not None
+
     def keep_indices(self, inputs: ScoreInputs, n_seen: int) -> torch.Tensor | None:
-        """Indices (B, Hkv, k') of the tokens kept, ascending: the fixed tokens and whole records; None = all."""
+        """Indices (B, Hkv, k') of the tokens kept, ascending: the fixed tokens and whole records; None = all.
+        This layer's own choice (``from_layer=None``; the cache asks `keep_indices_layers` otherwise)."""
+        prepared = self._prepare(inputs, n_seen)
+        if prepared is None:
+            return None
+        per_record, sizes, rid, fixed, room = prepared
+        return self.choose(per_record, sizes, rid, fixed, room)
+
+    def keep_indices_layers(self, inputs: list[ScoreInputs], n_seen: int) -> list[torch.Tensor | None]:
+        """One choice of records for all these layers: each layer's record masses (B, Hkv, R), normalised to sum
+        to 1 per KV head, summed over the layers at or above ``from_layer * n_layers`` (all given ones if none
+        is); every layer keeps the same tokens."""
+        maybe = [self._prepare(i, n_seen) for i in inputs]
+        prepared = [p for p in maybe if p is not None]
+        if len(prepared) < len(maybe):  # the budget keeps every token (the layers share one budget)
+            return [None if p is None else self.choose(*p) for p in maybe]
+        lo = (self.from_layer or 0.0) * inputs[0].n_layers
+        voters = [p for i, p in zip(inputs, prepared, strict=True) if i.layer >= lo] or prepared
+        mass = torch.stack([p[0] / p[0].sum(-1, keepdim=True).clamp_min(1e-30) for p in voters]).sum(0)
+        _, sizes, rid, fixed, room = voters[0]
+        idx = self.choose(mass, sizes, rid, fixed, room)
+        return [idx] * len(inputs)
+
+    def _prepare(self, inputs: ScoreInputs, n_seen: int
+                 ) -> tuple[torch.Tensor, list[int], torch.Tensor, torch.Tensor, int] | None:
+        """The layer's record masses (B, Hkv, R), each record's size in tokens not kept anyway, each token's record
+        (n,) or -1, the always-kept mask (n,) and the room left for records; None when the budget keeps all."""
         n = inputs.keys.shape[2]
         k = self.layer_budget(n_seen, inputs.layer, inputs.n_layers)
         if k >= n:
@@ -93,10 +129,8 @@ class RecordKV(Policy):
         for i, s in enumerate(records):
             rid[s.start:s.end] = i
         rid[fixed] = -1  # a record's tokens inside the recent window are kept anyway
-        scores = self.score(inputs).float()  # (B, Hkv, n)
         sizes = torch.bincount(rid[rid >= 0], minlength=len(records)).tolist()  # tokens each record would add
-        per_record = record_mass(scores, rid, len(records))  # (B, Hkv, R)
-        return self.choose(per_record, sizes, rid, fixed, room)
+        return record_mass(self.score(inputs).float(), rid, len(records)), sizes, rid, fixed, room
 
     def choose(self, per_record: torch.Tensor, sizes: list[int], rid: torch.Tensor, fixed: torch.Tensor,
                room: int) -> torch.Tensor:

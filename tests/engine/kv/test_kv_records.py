@@ -184,3 +184,35 @@ def test_records_text_spans_map_to_the_tokens_of_each_part() -> None:
         assert tok.decode(ids[s.start:s.end]).strip() == piece.strip()
     with pytest.raises(ValueError, match="overlap"):
         check_segments([Segment(0, 5), Segment(4, 9)], 10)
+
+
+def test_records_from_layer_chooses_once_for_every_layer_by_the_upper_layers_mass() -> None:
+    n_layers = 4
+    layers = [_inputs(seed=10 + i) for i in range(n_layers)]
+    for i, inp in enumerate(layers):
+        inp.layer, inp.n_layers = i, n_layers
+    policy = RecordKV(budget=100, window=W, from_layer=0.5)
+    fixed = _fixed(W)
+    total = [0.0] * len(RECORDS)
+    for inp in layers[2:]:  # layers 2 and 3 vote, each layer's record masses normalised per KV head
+        mass = _window_mass(inp)  # (HKV, N)
+        per = torch.tensor([[float(mass[h, s.start:s.end].sum()) for s in RECORDS] for h in range(HKV)])
+        per = per / per.sum(-1, keepdim=True)
+        total = [t + float(x) for t, x in zip(total, per.sum(0), strict=True)]
+    chosen = _greedy(total, [len(s) for s in RECORDS], 100 - len(fixed))
+    expected = sorted(fixed | {p for r in chosen for p in range(RECORDS[r].start, RECORDS[r].end)})
+    plan = policy.keep_indices_layers(layers, n_seen=N)
+    assert len(plan) == n_layers
+    for idx in plan:
+        assert idx is not None and all(idx[0, h].tolist() == expected for h in range(HKV))
+    with pytest.raises(ValueError, match="fraction"):
+        RecordKV(ratio=4.0, from_layer=1.5)
+
+
+def test_records_from_layer_keeps_the_same_tokens_in_every_layer(tiny_llm: LLM) -> None:
+    n = len(PROMPT)
+    segs = (Segment(0, 6, "instructions"), *(Segment(8 + 11 * i, 17 + 11 * i) for i in range(7)),
+            Segment(n - 12, n, "question"))
+    g = tiny_llm.generate(PROMPT, max_new_tokens=4, kv_policy=KVSpec(RecordKV(ratio=2.0, window=8, from_layer=0.5),
+                                                                     segments=segs))
+    assert g.kv_stats["kv_tokens_min"] == g.kv_stats["kv_tokens_max"] < n
