@@ -9,8 +9,9 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import AdminKey, SessionDep, StateDep
-from app.api.problems import COMMON, CONFLICT, NOT_FOUND
+from app.api.problems import COMMON, CONFLICT, NOT_FOUND, UNAVAILABLE
 from app.api.schemas import ReindexIn, ReindexOut, RollbackIn, RollbackOut
+from app.api.writes import submit
 from app.services.documents import reindex_status as reindex_row
 from app.services.versions import rollback
 
@@ -22,7 +23,8 @@ def _out(row: Any) -> dict[str, Any]:
             "index_version": None if row.version == "pending" else row.version, "detail": row.detail}
 
 
-@router.post("/reindex", status_code=202, response_model=ReindexOut, responses={**COMMON, **CONFLICT})
+@router.post("/reindex", status_code=202, response_model=ReindexOut,
+             responses={**COMMON, **CONFLICT, **UNAVAILABLE})
 async def reindex(key: AdminKey, state: StateDep, s: SessionDep, body: ReindexIn | None = None) -> dict[str, Any]:
     """Start building a new index version; the live one keeps serving until the atomic swap."""
     body = body or ReindexIn(reembed=False)
@@ -30,7 +32,11 @@ async def reindex(key: AdminKey, state: StateDep, s: SessionDep, body: ReindexIn
         row_id = await run_in_threadpool(state.store.start_reindex, s, key.tenant, body.reembed)
     except LookupError as exc:
         raise HTTPException(409, str(exc)) from exc
-    state.background.submit(state.store.run_reindex, key.tenant, row_id)
+    try:
+        submit(state, "run_reindex", key.tenant, row_id)  # the writer marks the row live or failed
+    except HTTPException:
+        await run_in_threadpool(state.store.fail_reindex, row_id, "not started: the writer refused it")
+        raise
     row = await run_in_threadpool(reindex_row, s, key.tenant, row_id)
     return _out(row)
 

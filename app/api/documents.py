@@ -9,8 +9,9 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import AdminKey, AgentKey, SessionDep, StateDep
-from app.api.problems import COMMON, NOT_FOUND, OWNED
+from app.api.problems import COMMON, NOT_FOUND, OWNED, UNAVAILABLE
 from app.api.schemas import DocumentIn, DocumentList, DocumentOut, DocumentText, IngestOut
+from app.api.writes import write
 from app.core.rows import DocumentRow
 from app.services.documents import SourceConflict, check_doc_id, find_document
 from app.services.ingest import IngestReport
@@ -33,11 +34,12 @@ def _valid_id(doc_id: str) -> str:
         raise HTTPException(422, str(exc)) from exc
 
 
-@router.post("", status_code=201, response_model=IngestOut, responses={**COMMON, **OWNED})
+@router.post("", status_code=201, response_model=IngestOut, responses={**COMMON, **OWNED, **UNAVAILABLE})
 async def put_document(body: DocumentIn, key: AdminKey, state: StateDep) -> dict[str, Any]:
-    """Add or replace a document; the tenant's index is rebuilt incrementally and swapped live on return."""
+    """Add or replace a document; the tenant's index is rebuilt incrementally (by the writer process, apart from
+    query serving) and swapped live on return."""
     try:
-        report = await run_in_threadpool(state.store.put, key.tenant, _valid_id(body.id), body.content)
+        report = await write(state, "put", key.tenant, _valid_id(body.id), body.content)
     except SourceConflict as exc:
         raise HTTPException(409, str(exc)) from exc
     except ValueError as exc:  # the id collides with a folder of documents
@@ -79,11 +81,12 @@ async def get_document(key: AgentKey, s: SessionDep, doc_id: str = DocId) -> dic
     return _doc(row)
 
 
-@router.delete("/{doc_id:path}", response_model=IngestOut, responses={**COMMON, **NOT_FOUND, **OWNED})
+@router.delete("/{doc_id:path}", response_model=IngestOut,
+               responses={**COMMON, **NOT_FOUND, **OWNED, **UNAVAILABLE})
 async def delete_document(key: AdminKey, state: StateDep, doc_id: str = DocId) -> dict[str, Any]:
     """Remove an API document; its chunks leave the index in the new version swapped live on return."""
     try:
-        report = await run_in_threadpool(state.store.delete, key.tenant, doc_id) if _id_ok(doc_id) else None
+        report = await write(state, "delete", key.tenant, doc_id) if _id_ok(doc_id) else None
     except SourceConflict as exc:
         raise HTTPException(409, str(exc)) from exc
     if report is None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -89,6 +91,32 @@ class RequestContext:
         return receive_limited
 
 
+def on_termination(stop: Callable[[], None]) -> Callable[[], None]:
+    """Call ``stop`` as soon as SIGTERM or SIGINT arrives, before the server's own handler (uvicorn's) drains the
+    requests: a request waiting for a write then ends at once instead of holding the shutdown. Returns the undo.
+    Only in the main thread and over a Python handler (the server's); elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def chained(signum: int, frame: Any) -> None:
+        stop()
+        handler = previous[signal.Signals(signum)]
+        if callable(handler):
+            handler(signum, frame)
+
+    chained_on = [sig for sig, handler in previous.items() if callable(handler)]
+    for sig in chained_on:
+        signal.signal(sig, chained)
+
+    def restore() -> None:
+        for sig in chained_on:
+            if signal.getsignal(sig) is chained:
+                signal.signal(sig, previous[sig])
+
+    return restore
+
+
 def create_app(settings: Settings | None = None, **state_kwargs: Any) -> FastAPI:
     """The FastAPI app; ``state_kwargs`` (``pipeline``, ``embedder``, ``retrievers``) let tests swap stages."""
     settings = settings or get_settings()
@@ -97,7 +125,9 @@ def create_app(settings: Settings | None = None, **state_kwargs: Any) -> FastAPI
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.open()
+        restore = on_termination(state.writers.stop)
         yield
+        restore()
         state.close()
 
     app = FastAPI(title="longhaul", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,

@@ -21,6 +21,7 @@ from app.services.keys import RateLimiter
 from app.services.retrievers import RetrieverCache
 from app.services.serial import SerialGenerator
 from app.services.versions import recover
+from app.services.writers import Writers, writers_for
 
 
 @dataclass
@@ -35,6 +36,7 @@ class AppState:
     auth_failures: RateLimiter  # per client address: failed authentications
     store: DocumentStore
     embedder: Any
+    writers: Writers  # uploads, deletions and reindexes run here, apart from query serving
     queues: dict[str, EngineQueue] = field(default_factory=dict)
     background: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="bg"))
     closed: bool = False
@@ -51,6 +53,7 @@ class AppState:
         if self.closed:
             self.background = ThreadPoolExecutor(2, thread_name_prefix="bg")
             self.jobs.open()
+            self.writers.open()
             self.closed = False
         recover(self.settings, self.db.sessions)  # reindexes a crash left `building`, interrupted uploads
         self.jobs.resume()  # in-process runner: pick up the pending items a crash or restart left behind
@@ -58,6 +61,7 @@ class AppState:
     def close(self) -> None:
         for q in self.queues.values():
             q.shutdown()
+        self.writers.close(self.settings.shutdown_grace_s)
         self.background.shutdown(wait=False, cancel_futures=True)
         self.jobs.close()
         self.db.close()
@@ -71,17 +75,20 @@ def build_state(settings: Settings, pipeline: Pipeline | None = None, embedder: 
 
     metrics = Metrics()
     db = Database.of(settings)
+    given_embedder = embedder  # a test's picklable embedder goes to the writer process too; else it loads its own
     embedder = embedder or BatchingEmbedder(Embedder())
     retrievers = retrievers or RetrieverCache(settings, embedder=embedder)
     pipeline = pipeline or pipeline_for(settings, retrievers=retrievers)
     if settings.generate_workers > 1 and hasattr(pipeline, "llm"):  # workers share the one engine and its cache
         pipeline.llm = SerialGenerator(pipeline.llm)
+    store = DocumentStore(settings, db.sessions, embedder=embedder)
     state = AppState(
         settings=settings, db=db, retrievers=retrievers, pipeline=pipeline, metrics=metrics,
         cache=AnswerCache(settings.redis_url, ttl_s=settings.cache_ttl_s, prefix=settings.redis_prefix),
         limiter=RateLimiter(settings.rate_limit_per_minute),
         auth_failures=RateLimiter(settings.auth_failures_per_minute, burst=10),
-        store=DocumentStore(settings, db.sessions, embedder=embedder), embedder=embedder,
+        store=store, embedder=embedder,
+        writers=writers_for(settings, store, given_embedder, on_death=lambda: recover(settings, db.sessions)),
     )
     if settings.redis_url:
         state.jobs = CeleryRunner(settings)

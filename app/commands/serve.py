@@ -18,6 +18,12 @@ def ring_command(gpus: int, host: str, port: int, log_level: str) -> list[str]:
             "--gpus", str(gpus)]
 
 
+def grace(seconds: float) -> int:
+    """uvicorn's ``timeout_graceful_shutdown`` (whole seconds): on SIGTERM, requests still running after it are
+    cancelled, then the app's shutdown stops the writer within the same grace."""
+    return max(1, round(seconds))
+
+
 def check_gpus(gpus: int, visible: int | None) -> None:
     """Raise ValueError unless ``gpus`` ranks fit ``visible`` CUDA devices (None: no CUDA, ranks run on CPU/gloo)."""
     if gpus < 1:
@@ -52,7 +58,8 @@ def _serve_ring(gpus: int, host: str, port: int, log_level: str) -> None:
         retrievers = RetrieverCache(settings, embedder=embedder)
         pipeline = pipeline_for(settings, llm=llm, retrievers=retrievers)
         app = create_app(settings, pipeline=pipeline, embedder=embedder, retrievers=retrievers)
-        uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, access_log=False)
+        uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level, access_log=False,
+                    timeout_graceful_shutdown=grace(settings.shutdown_grace_s))
     finally:
         llm.close()
 
@@ -83,5 +90,8 @@ def register(cli: typer.Typer) -> None:
         import uvicorn
 
         from app.api.main import create_app
+        from app.core.settings import get_settings
 
-        uvicorn.run(create_app(), host=host, port=port, log_config=None, log_level=log_level, access_log=False)
+        settings = get_settings()
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, log_level=log_level,
+                    access_log=False, timeout_graceful_shutdown=grace(settings.shutdown_grace_s))

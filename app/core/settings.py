@@ -9,10 +9,9 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_ADMIN_SECRET = "change-me"
 ENV_FILE = ".env"
 
 
@@ -23,6 +22,9 @@ def default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
+    """Admin endpoints are authorised by API keys with the ``admin`` scope (`longhaul keys create`); there is no
+    shared admin secret."""
+
     model_config = SettingsConfigDict(env_prefix="LONGHAUL_", extra="ignore", env_file=ENV_FILE,
                                       env_file_encoding="utf-8")
 
@@ -32,7 +34,6 @@ class Settings(BaseSettings):
                                        "~/.local/share/longhaul; a relative path is taken from the working directory")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
     redis_url: str | None = Field(default=None, description="unset = embedded cache and in-process jobs")
-    admin_secret: str = DEFAULT_ADMIN_SECRET
     default_tenant: str = "demo"
     threads: int = Field(default=0, ge=0, description="torch threads; 0 = all cores")
     max_question_chars: int = Field(default=4000, gt=0)
@@ -52,6 +53,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 2**20, ge=1024)
     job_workers: int = Field(default=2, ge=1, description="in-process job threads when no Redis is configured")
     job_max_attempts: int = Field(default=3, ge=1)
+    # writers (uploads, deletions, reindex) apart from query serving; shutdown
+    ingest_isolation: Literal["process", "thread"] = Field(
+        default="process", description="process: writers run in one child process at lowered priority; thread: on "
+                                       "one thread of the API process")
+    ingest_nice: int = Field(default=10, ge=0, le=19, description="how much the writer process lowers its priority")
+    ingest_threads: int = Field(default=1, ge=1, description="compute threads of the writer process")
+    ingest_max_waiting: int = Field(default=16, ge=0, description="writes allowed to wait for the writer before 429")
+    shutdown_grace_s: float = Field(default=5.0, gt=0, description="on SIGTERM: seconds for requests and the writer "
+                                                                   "to finish before they are cut off")
     job_visibility_timeout_s: int = Field(default=600, ge=1,
                                           description="Celery/Redis: an unacked item is redelivered after this")
 
@@ -59,15 +69,6 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_data_dir(cls, data_dir: Path) -> Path:
         return data_dir.expanduser().absolute()  # a relative path means the working directory now, not later
-
-    @model_validator(mode="after")
-    def _refuse_default_secret(self) -> Settings:
-        if self.environment != "dev" and self.admin_secret == DEFAULT_ADMIN_SECRET:
-            raise ValueError(
-                f"LONGHAUL_ADMIN_SECRET is the default {DEFAULT_ADMIN_SECRET!r} in environment "
-                f"{self.environment!r}: set LONGHAUL_ADMIN_SECRET to a secret of your own"
-            )
-        return self
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
@@ -71,8 +72,16 @@ def _owned_by_api(row: DocumentRow | None, doc_id: str) -> None:
 class DocumentStore:
     """The writers of a tenant's documents and index: they record through ``sessions`` (the owner's factory)."""
 
-    def __init__(self, settings: Settings, sessions: SessionFactory, embedder: Any = None) -> None:
+    def __init__(self, settings: Settings, sessions: SessionFactory, embedder: Any = None,
+                 checkpoint: Callable[[], None] | None = None) -> None:
+        """``checkpoint``: called between a build's files and embedding batches; it raises to abandon the write
+        (the service stopping), which leaves the store and the index as they were."""
         self.settings, self.sessions, self.embedder = settings, sessions, embedder
+        self.checkpoint = checkpoint or (lambda: None)
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        if stage != "index":  # once the version is written, the build finishes: the swap follows at once
+            self.checkpoint()
 
     def lock(self, tenant: str) -> Any:
         return tenant_lock(self.settings, tenant)
@@ -106,7 +115,7 @@ class DocumentStore:
     def _build(self, tenant: str, changes: Changes) -> IngestReport:
         store = docs_dir(self.settings, tenant)
         return build_from_store(store, tenant, changes, self.settings, self.sessions, [],
-                                BuildOptions(embedder=self.embedder))
+                                BuildOptions(embedder=self.embedder, progress=self._progress))
 
     def _ingest(self, tenant: str) -> IngestReport:
         """Ingest every file placed in the store folder by hand as an API document."""
@@ -149,9 +158,11 @@ class DocumentStore:
                 if reembed:
                     from retrieval.embed import Embedder
 
-                    vectors = (self.embedder or Embedder()).encode([c.text for c in chunks])
+                    vectors = (self.embedder or Embedder()).encode(
+                        [c.text for c in chunks], progress=lambda n: self._progress("embed", n, len(chunks)))
                 else:
                     vectors = load_vectors(src)
+                self.checkpoint()
                 version = next_version(root)
                 vdir = build_version(root, version, chunks, vectors, load_vocabulary(src),
                                      documents=load_documents(src))
@@ -164,8 +175,14 @@ class DocumentStore:
                     set_live(root, version)
                 prune(root, keep=self.settings.index_keep_versions)
                 log.info("reindex %s: %s live (%d chunks)", tenant, version, len(chunks))
-        except Exception as exc:
+        except BaseException as exc:  # an error, or the service stopping (re-raised below)
             log.exception("reindex %s (row %d) failed; the previous version stays live", tenant, row_id)
-            with self.sessions() as s, s.begin():
-                s.execute(update(IndexVersionRow).where(IndexVersionRow.id == row_id).values(
-                    status="failed", detail=f"{type(exc).__name__}: {exc}"[:1000]))
+            self.fail_reindex(row_id, f"{type(exc).__name__}: {exc}")
+            if not isinstance(exc, Exception):
+                raise
+
+    def fail_reindex(self, row_id: int, detail: str) -> None:
+        """Mark the reindex failed with ``detail`` (the previous version stays live)."""
+        with self.sessions() as s, s.begin():
+            s.execute(update(IndexVersionRow).where(IndexVersionRow.id == row_id).values(
+                status="failed", detail=detail[:1000]))

@@ -29,17 +29,19 @@ def free_port() -> int:
 
 
 class Server:
-    """`uvicorn --factory app.api.main:create_app` in a subprocess; always stopped on exit."""
+    """`uvicorn --factory app.api.main:create_app` (or ``factory``) in a subprocess, with the shutdown grace
+    `longhaul serve` uses; always stopped on exit."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, factory: str = "app.api.main:create_app") -> None:
+        self.factory = factory
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env, self.log = {**os.environ, **env}, log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "app.api.main:create_app", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "warning"]
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", self.factory, "--host", "127.0.0.1",
+               "--port", str(self.port), "--log-level", "warning", "--timeout-graceful-shutdown", "5"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
