@@ -14,6 +14,7 @@ from app.commands import (
     ask,
     bench_batch,
     bench_engine,
+    bench_ingest,
     bench_retrieval,
     bench_ring,
     bench_service,
@@ -70,7 +71,7 @@ def _root(
 
 for module in (demo, generate, ingest, search, ask, chat, serve, worker, keys, plan, reindex, vocabulary):
     module.register(cli)
-for module in (bench_batch, bench_engine, bench_retrieval, bench_ring, bench_service):
+for module in (bench_batch, bench_engine, bench_ingest, bench_retrieval, bench_ring, bench_service):
     module.register(bench)
 for module in (eval_litm, eval_domain, eval_kv, eval_pipeline, eval_records):
     module.register(evals)

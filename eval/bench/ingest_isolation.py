@@ -7,16 +7,54 @@ time is measured by the client. Talks HTTP only: the server is started by whoeve
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import numpy as np
+
+from retrieval.embed import DIM
 
 WORDS = ("carton pallet dock scan label route hold release manifest invoice refund carrier depot freight parcel "
          "crate batch shelf aisle bay gate truck van ramp seal tape wrap sort pick pack ship ledger entry note").split()
+
+
+class HashingEmbedder:
+    """Bag-of-words feature hashing into ``DIM`` unit vectors: the ingest's cost without MiniLM's (chunking,
+    indexing, SQL), so the isolation is measured apart from the model's throughput. Picklable (it crosses into the
+    writer process)."""
+
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """``(len(texts), DIM)`` float32 unit vectors; ``progress`` after every 64 texts."""
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                out[i, int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little") % DIM] += 1
+            out[i] /= max(float(np.linalg.norm(out[i])), 1e-9)
+            if progress and (i + 1) % 64 == 0:
+                progress(64)
+        if progress and len(texts) % 64:
+            progress(len(texts) % 64)
+        return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+
+def quiet_corpus(n_docs: int = 40, seed: int = 11) -> tuple[dict[str, str], list[str]]:
+    """Small notes for the tenant that is asked (doc id -> text) and one question per note."""
+    rng = random.Random(seed)
+    docs, questions = {}, []
+    for i in range(n_docs):
+        lines = [" ".join(rng.choice(WORDS) for _ in range(12)) + f" ref {rng.randrange(10**6)}." for _ in range(6)]
+        docs[f"notes/n{i:03d}.md"] = f"# Note {i}\n\n" + "\n".join(lines) + "\n"
+        questions.append("what about " + " ".join(lines[rng.randrange(6)].split()[:6]))
+    return docs, questions
 
 
 def single_line_document(n_bytes: int, seed: int = 7) -> str:

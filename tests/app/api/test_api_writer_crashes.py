@@ -16,22 +16,18 @@ import pytest
 
 from app.core.db import Database
 from app.core.settings import Settings
-from app.core.tenants import docs_dir, index_root, tenant_lock
+from app.core.tenants import docs_dir, index_root
 from app.services.documents import DocumentStore
 from engine import tokenizer
 from retrieval.index import live_dir, live_version, load_chunks
 from tests.helpers.fakes import HashEmbedder
 from tests.helpers.server import Server
 from tests.helpers.sql import new_key
+from tests.helpers.writers import BIG, wait_lock
 
 pytestmark = pytest.mark.slow  # each test starts uvicorn twice (about 30 s on this machine)
 
 NOTE = "# Notes\n\nOrder #100200 was delayed at LEJ1 by a scanner outage.\n"
-
-
-def _big_document(lines: int = 2400) -> str:
-    return "\n".join(f"Parcel {i:05d} left dock {i % 17} on route R{i % 23} with {i % 9} cartons."
-                     for i in range(lines))
 
 
 def _setup(tmp_path: Path, *extra: tuple[str, str]) -> tuple[Settings, dict[str, str]]:
@@ -65,27 +61,6 @@ def _in_background(fn: Any) -> dict[str, Any]:
     return out
 
 
-def _wait_writer_busy(settings: Settings, timeout_s: float = 60.0) -> None:
-    """Until the writer process holds the tenant's lock (a write is under way)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with tenant_lock(settings, "t1", wait=False) as free:
-            if not free:
-                return
-        time.sleep(0.05)
-    pytest.fail("the writer never took the tenant lock")
-
-
-def _wait_lock_free(settings: Settings, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with tenant_lock(settings, "t1", wait=False) as free:
-            if free:
-                return
-        time.sleep(0.05)
-    pytest.fail("the writer process outlived the server (it still holds the tenant lock)")
-
-
 def _doc_ids(settings: Settings) -> set[str]:
     return {c.doc_id for c in load_chunks(live_dir(index_root(settings, "t1")))}
 
@@ -95,8 +70,8 @@ def test_sigterm_mid_upload_exits_within_seconds_and_restart_serves(tmp_path: Pa
     log = tmp_path / "uvicorn.log"
     with Server(_env(settings), log, factory="tests.helpers.apps:slow_ingest_app") as srv:
         upload = _in_background(lambda: httpx.post(srv.url + "/v1/documents", headers=auth, timeout=120,
-                                                   json={"id": "bulk/big.txt", "content": _big_document()}))
-        _wait_writer_busy(settings)
+                                                   json={"id": "bulk/big.txt", "content": BIG}))
+        wait_lock(settings, "t1", held=True)
         time.sleep(1.0)  # inside the build (embedding at 0.2 s per 8 chunks)
         t0 = time.monotonic()
         assert srv.proc is not None
@@ -111,27 +86,27 @@ def test_sigterm_mid_upload_exits_within_seconds_and_restart_serves(tmp_path: Pa
         assert response.headers["content-type"].startswith("application/problem+json")
     store = docs_dir(settings, "t1")
     assert not (store / "bulk" / "big.txt").exists() and not any((store / ".incoming").glob("*.json"))
-    _wait_lock_free(settings)
+    wait_lock(settings, "t1", held=False, timeout_s=5)
     with Server(_env(settings), log, factory="tests.helpers.apps:hash_app") as srv:
         assert httpx.get(srv.url + "/v1/documents/bulk/big.txt", headers=auth).status_code == 404
         again = httpx.post(srv.url + "/v1/documents", headers=auth, timeout=120,
-                           json={"id": "bulk/big.txt", "content": _big_document()})
+                           json={"id": "bulk/big.txt", "content": BIG})
         assert again.status_code == 201 and again.json()["files_new"] == 1, again.text
     assert _doc_ids(settings) == {"notes/a.md", "bulk/big.txt"}
 
 
 def test_kill9_mid_reindex_restart_shows_failed(tmp_path: Path) -> None:
-    settings, auth = _setup(tmp_path, ("bulk/big.txt", _big_document()))
+    settings, auth = _setup(tmp_path, ("bulk/big.txt", BIG))
     live = live_version(index_root(settings, "t1"))
     log = tmp_path / "uvicorn.log"
     with Server(_env(settings), log, factory="tests.helpers.apps:slow_ingest_app") as srv:
         started = httpx.post(srv.url + "/admin/reindex", headers=auth, json={"reembed": True})
         assert started.status_code == 202, started.text
-        _wait_writer_busy(settings)
+        wait_lock(settings, "t1", held=True)
         assert srv.proc is not None
         srv.proc.kill()
         srv.proc.wait(10)
-    _wait_lock_free(settings)  # the writer process follows its server
+    wait_lock(settings, "t1", held=False, timeout_s=5)  # the writer follows its server
     with Server(_env(settings), log, factory="tests.helpers.apps:hash_app") as srv:
         body = httpx.get(f"{srv.url}/admin/reindex/{started.json()['id']}", headers=auth).json()
     assert body["status"] == "failed" and "interrupted" in body["detail"], body
@@ -143,15 +118,15 @@ def test_kill9_mid_upload_leaves_no_half_document(tmp_path: Path) -> None:
     log = tmp_path / "uvicorn.log"
     with Server(_env(settings), log, factory="tests.helpers.apps:slow_ingest_app") as srv:
         _in_background(lambda: httpx.post(srv.url + "/v1/documents", headers=auth, timeout=120,
-                                          json={"id": "bulk/big.txt", "content": _big_document()}))
-        _wait_writer_busy(settings)
+                                          json={"id": "bulk/big.txt", "content": BIG}))
+        wait_lock(settings, "t1", held=True)
         time.sleep(0.5)
         assert srv.proc is not None
         srv.proc.kill()
         srv.proc.wait(10)
     store = docs_dir(settings, "t1")
     assert (store / "bulk" / "big.txt").exists()  # what the crash left, before the restart's recovery
-    _wait_lock_free(settings)
+    wait_lock(settings, "t1", held=False, timeout_s=5)
     with Server(_env(settings), log, factory="tests.helpers.apps:hash_app") as srv:
         assert httpx.get(srv.url + "/v1/documents/bulk/big.txt", headers=auth).status_code == 404
         nxt = httpx.post(srv.url + "/v1/documents", headers=auth, json={"id": "notes/b.md", "content": NOTE + "b\n"})

@@ -14,7 +14,7 @@ import pytest
 from app.core.db import Database
 from app.core.rows import IndexVersionRow
 from app.core.settings import Settings
-from app.core.tenants import docs_dir, index_root, tenant_lock
+from app.core.tenants import docs_dir, index_root
 from app.services.documents import DocumentStore, SourceConflict, find_document
 from app.services.ingest import ingest_directory
 from app.services.versions import recover
@@ -22,9 +22,9 @@ from app.services.writers import ProcessWriters, ThreadWriters, WritersBusy, Wri
 from retrieval.index import live_dir, live_version, load_chunks
 from tests.helpers.apps import SlowHashEmbedder
 from tests.helpers.fakes import HashEmbedder
+from tests.helpers.writers import BIG, wait_lock
 
 NOTE = "# Notes\n\nOrder #100200 was delayed at LEJ1 by a scanner outage.\n"
-BIG = "\n".join(f"Parcel {i:05d} left dock {i % 17} on route R{i % 23} with {i % 9} cartons." for i in range(2400))
 
 
 def _store(tmp_path: Path) -> tuple[Settings, Database, DocumentStore]:
@@ -33,16 +33,6 @@ def _store(tmp_path: Path) -> tuple[Settings, Database, DocumentStore]:
     store = DocumentStore(settings, db.sessions, embedder=HashEmbedder())
     store.put("t1", "notes/a.md", NOTE)
     return settings, db, store
-
-
-def _wait_busy(settings: Settings, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with tenant_lock(settings, "t1", wait=False) as free:
-            if not free:
-                return
-        time.sleep(0.05)
-    pytest.fail("the writer never took the tenant lock")
 
 
 def _doc_ids(settings: Settings) -> set[str]:
@@ -91,7 +81,7 @@ def test_stop_abandons_the_upload_under_way_and_leaves_the_store_as_it_was(tmp_p
     writers = writers_for(settings, store, SlowHashEmbedder(0.2))
     live = live_version(index_root(settings, "t1"))
     fut = writers.submit("put", "t1", "bulk/big.txt", BIG)
-    _wait_busy(settings)
+    wait_lock(settings, "t1", held=True)
     time.sleep(1.0)
     t0 = time.monotonic()
     writers.stop()
@@ -117,7 +107,7 @@ def test_writer_killed_mid_reindex_is_recovered_and_replaced(tmp_path: Path) -> 
     with db.sessions() as s:
         row_id = store.start_reindex(s, "t1", reembed=True)
     fut = writers.submit("run_reindex", "t1", row_id)
-    _wait_busy(settings)
+    wait_lock(settings, "t1", held=True)
     child = writers.pid
     assert child is not None
     os.kill(child, signal.SIGKILL)
