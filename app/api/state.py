@@ -53,9 +53,9 @@ class AppState:
         if self.closed:
             self.background = ThreadPoolExecutor(2, thread_name_prefix="bg")
             self.jobs.open()
-            self.writers.open()
             self.closed = False
         recover(self.settings, self.db.sessions)  # reindexes a crash left `building`, interrupted uploads
+        self.writers.open()
         self.jobs.resume()  # in-process runner: pick up the pending items a crash or restart left behind
 
     def close(self) -> None:

@@ -33,7 +33,7 @@ def migrate(engine: Engine) -> None:
 
 
 def connect(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets its folder, foreign keys and a busy timeout."""
+    """An engine for ``url``; SQLite gets its folder, foreign keys, a busy timeout and its write-ahead log."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -41,6 +41,8 @@ def connect(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _fk(dbapi_conn: Any, _: Any) -> None:
             dbapi_conn.execute("PRAGMA foreign_keys=ON")
+            # write-ahead log: the writer process's commits never block the API's reads (keys, jobs, documents)
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
 
         return engine
     return create_engine(url, pool_pre_ping=True)

@@ -73,10 +73,11 @@ class DocumentStore:
     """The writers of a tenant's documents and index: they record through ``sessions`` (the owner's factory)."""
 
     def __init__(self, settings: Settings, sessions: SessionFactory, embedder: Any = None,
-                 checkpoint: Callable[[], None] | None = None) -> None:
+                 checkpoint: Callable[[], None] | None = None, count: Callable[[str], int] | None = None) -> None:
         """``checkpoint``: called between a build's files and embedding batches; it raises to abandon the write
-        (the service stopping), which leaves the store and the index as they were."""
-        self.settings, self.sessions, self.embedder = settings, sessions, embedder
+        (the service stopping), which leaves the store and the index as they were. ``count``: the engine
+        tokenizer's token count (default: loaded by each build)."""
+        self.settings, self.sessions, self.embedder, self.count = settings, sessions, embedder, count
         self.checkpoint = checkpoint or (lambda: None)
 
     def _progress(self, stage: str, done: int, total: int) -> None:
@@ -115,7 +116,8 @@ class DocumentStore:
     def _build(self, tenant: str, changes: Changes) -> IngestReport:
         store = docs_dir(self.settings, tenant)
         return build_from_store(store, tenant, changes, self.settings, self.sessions, [],
-                                BuildOptions(embedder=self.embedder, progress=self._progress))
+                                BuildOptions(embedder=self.embedder, count=self.count,
+                                                                   progress=self._progress))
 
     def _ingest(self, tenant: str) -> IngestReport:
         """Ingest every file placed in the store folder by hand as an API document."""

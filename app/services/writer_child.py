@@ -82,8 +82,13 @@ def serve(requests: Any, replies: Any, settings: Settings, embedder: Any, parent
         from retrieval.embed import EmbedConfig, Embedder
 
         embedder = Embedder(EmbedConfig(threads=settings.ingest_threads))
+    from engine.tokenizer import load_tokenizer
+
+    count = load_tokenizer().count  # warm before the first write (a SIGTERM meanwhile simply exits)
+    if hasattr(embedder, "load"):
+        embedder.load()
     db = Database.of(settings)
-    store = DocumentStore(settings, db.sessions, embedder=embedder, checkpoint=stop.checkpoint)
+    store = DocumentStore(settings, db.sessions, embedder=embedder, checkpoint=stop.checkpoint, count=count)
     try:
         while (msg := requests.get()) is not None:
             call_id, method, args = msg

@@ -58,7 +58,7 @@ class Writers(Protocol):
         ...
 
     def open(self) -> None:
-        """Accept writes again after `close` (an app may serve several lifespans)."""
+        """Get ready for writes (again, after `close`: an app may serve several lifespans)."""
         ...
 
 
@@ -217,9 +217,12 @@ class ProcessWriters:
             proc.join(5)
 
     def open(self) -> None:
-        """Accept writes again after `close` (an app may serve several lifespans)."""
+        """Start the child now (it warms its tokenizer and model before the first write); after `close`, accept
+        writes again (an app may serve several lifespans)."""
         with self._lock:
             self._closing = False
+            if self._proc is None:
+                self._start()
 
 
 def writers_for(settings: Settings, store: Any, embedder: Any = None,
