@@ -215,6 +215,10 @@ class ProcessWriters:
                         "start)", proc.pid, grace_s)
             proc.kill()
             proc.join(5)
+        requests = self._requests
+        if requests is not None:
+            requests.close()
+            requests.cancel_join_thread()  # what the child never read is dropped (its callers got WritersStopped)
 
     def open(self) -> None:
         """Start the child now (it warms its tokenizer and model before the first write); after `close`, accept
