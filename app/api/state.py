@@ -20,7 +20,7 @@ from app.services.job_runners import CeleryRunner, InProcessRunner, pipeline_ask
 from app.services.keys import RateLimiter
 from app.services.retrievers import RetrieverCache
 from app.services.serial import SerialGenerator
-from app.services.versions import recover
+from app.services.versions import pending_tenants, recover
 from app.services.writers import Writers, writers_for
 
 
@@ -54,8 +54,16 @@ class AppState:
             self.background = ThreadPoolExecutor(2, thread_name_prefix="bg")
             self.jobs.open()
             self.closed = False
-        recover(self.settings, self.db.sessions)  # reindexes a crash left `building`, interrupted uploads
         self.writers.open()
+        self.recover()
+
+    def recover(self) -> None:
+        """Settle what a crash left (reindexes left `building` are failed, interrupted uploads and deletions undone)
+        and hand the interrupted uploads and deletions to the writers to run again; at startup and when the writer
+        process died."""
+        recover(self.settings, self.db.sessions)
+        for tenant in pending_tenants(self.settings, self.db.sessions):
+            self.writers.submit("resume", tenant)
         self.jobs.resume()  # in-process runner: pick up the pending items a crash or restart left behind
 
     def close(self) -> None:
@@ -88,7 +96,7 @@ def build_state(settings: Settings, pipeline: Pipeline | None = None, embedder: 
         limiter=RateLimiter(settings.rate_limit_per_minute),
         auth_failures=RateLimiter(settings.auth_failures_per_minute, burst=10),
         store=store, embedder=embedder,
-        writers=writers_for(settings, store, given_embedder, on_death=lambda: recover(settings, db.sessions)),
+        writers=writers_for(settings, store, given_embedder, on_death=lambda: state.recover()),
     )
     if settings.redis_url:
         state.jobs = CeleryRunner(settings)

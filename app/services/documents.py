@@ -22,7 +22,7 @@ from app.core.settings import Settings
 from app.core.tenants import docs_dir, index_root, tenant_lock
 from app.services.index_build import API_SOURCE, BuildOptions, Changes, IngestReport, build_from_store
 from app.services.ingest import ingest_directory, place
-from app.services.journal import staged_delete, staged_write
+from app.services.journal import MAX_ATTEMPTS, bump, forget, pending_writes, staged_delete, staged_write
 from retrieval.index import (
     build_version,
     live_dir,
@@ -87,9 +87,9 @@ class DocumentStore:
     def lock(self, tenant: str) -> Any:
         return tenant_lock(self.settings, tenant)
 
-    def put(self, tenant: str, doc_id: str, content: str) -> IngestReport:
+    def put(self, tenant: str, doc_id: str, content: str, attempts: int = 0) -> IngestReport:
         """Add or replace an API document; SourceConflict when another source owns the id, ValueError when the id
-        collides with a folder of documents."""
+        collides with a folder of documents. ``attempts``: earlier interrupted runs of this write (`resume`)."""
         check_doc_id(doc_id)
         data = content.encode("utf-8")
         store = docs_dir(self.settings, tenant)
@@ -97,10 +97,10 @@ class DocumentStore:
             with self.sessions() as s:
                 _owned_by_api(find_document(s, tenant, doc_id), doc_id)
             path = place(store, doc_id)
-            with staged_write(store, doc_id, path, data) as sha:
+            with staged_write(store, doc_id, path, data, attempts) as sha:
                 return self._build(tenant, Changes(API_SOURCE, changed={doc_id: sha}))
 
-    def delete(self, tenant: str, doc_id: str) -> IngestReport | None:
+    def delete(self, tenant: str, doc_id: str, attempts: int = 0) -> IngestReport | None:
         """None when the tenant has no such document; SourceConflict when another source owns it."""
         check_doc_id(doc_id)
         store = docs_dir(self.settings, tenant)
@@ -110,8 +110,33 @@ class DocumentStore:
             if row is None:
                 return None
             _owned_by_api(row, doc_id)
-            with staged_delete(store, doc_id, store / doc_id):
+            with staged_delete(store, doc_id, store / doc_id, attempts):
                 return self._build(tenant, Changes(API_SOURCE, removed={doc_id}))
+
+    def resume(self, tenant: str) -> list[str]:
+        """Run again the uploads and deletions an interruption left pending in the journal, oldest first (each
+        at most `MAX_ATTEMPTS` times); one line each."""
+        store = docs_dir(self.settings, tenant)
+        lines = []
+        for w in pending_writes(store):
+            if w.attempts >= MAX_ATTEMPTS:
+                forget(store, w.entry)
+                lines.append(f"{tenant}: {w.doc_id}: dropped after {w.attempts} interrupted runs")
+                continue
+            bump(w.entry)  # counted before the run: a document that kills its writer is not retried for ever
+            try:
+                if w.content is None:
+                    self.delete(tenant, w.doc_id, attempts=w.attempts + 1)
+                else:
+                    self.put(tenant, w.doc_id, w.content.decode("utf-8"), attempts=w.attempts + 1)
+                lines.append(f"{tenant}: {w.doc_id}: resumed ({'deletion' if w.content is None else 'upload'})")
+            except Exception as exc:  # noqa: BLE001 - a write that fails now is reported, not retried
+                lines.append(f"{tenant}: {w.doc_id}: not resumed: {type(exc).__name__}: {exc}")
+            finally:
+                forget(store, w.entry)  # interrupted again, the run above left its own pending entry
+        for line in lines:
+            log.warning("resume: %s", line)
+        return lines
 
     def _build(self, tenant: str, changes: Changes) -> IngestReport:
         store = docs_dir(self.settings, tenant)

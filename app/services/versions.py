@@ -13,7 +13,7 @@ from app.core.db import SessionFactory
 from app.core.rows import ChunkRow, DocumentRow, IndexVersionRow, TenantRow, point_tenant_at, retire_live_versions
 from app.core.settings import Settings
 from app.core.tenants import docs_dir, index_root, tenant_lock
-from app.services.journal import recover_store
+from app.services.journal import pending_writes, recover_store
 from retrieval.index import live_version, load_chunks, load_documents, set_live, versions
 
 log = logging.getLogger(__name__)
@@ -88,3 +88,10 @@ def recover(settings: Settings, sessions: SessionFactory) -> list[str]:
 
 def _temp_files(store: Path) -> list[Path]:
     return [p for p in store.rglob(".*.tmp") if p.is_file()] if store.is_dir() else []
+
+
+def pending_tenants(settings: Settings, sessions: SessionFactory) -> list[str]:
+    """The tenants with interrupted uploads or deletions waiting to run again (`DocumentStore.resume`)."""
+    with sessions() as s:
+        tenants = list(s.scalars(select(TenantRow.id)))
+    return [t for t in tenants if pending_writes(docs_dir(settings, t))]

@@ -33,10 +33,10 @@ class _Stop:
             raise SystemExit(0)
 
     def checkpoint(self) -> None:
-        from app.services.writers import ShutdownRequested
+        from app.services.writers import INTERRUPTED, ShutdownRequested
 
         if self.requested:
-            raise ShutdownRequested("the service is stopping: this write was abandoned and not applied")
+            raise ShutdownRequested(INTERRUPTED)
 
 
 def _limit_cpu(settings: Settings) -> None:

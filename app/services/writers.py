@@ -26,7 +26,11 @@ from typing import Any, Protocol
 from app.core.settings import Settings
 
 log = logging.getLogger(__name__)
-METHODS = ("put", "delete", "run_reindex")
+METHODS = ("put", "delete", "run_reindex", "resume")
+
+
+INTERRUPTED = ("the service is stopping: this write was interrupted and not applied; an upload or deletion is "
+               "kept and runs again when the service starts, a reindex is failed")
 
 
 class WritersBusy(Exception):
@@ -80,7 +84,7 @@ class ThreadWriters:
 
     def _checkpoint(self) -> None:
         if self._stopping.is_set():
-            raise ShutdownRequested("the service is stopping: this write was abandoned and not applied")
+            raise ShutdownRequested(INTERRUPTED)
 
     def _run(self, method: str, *args: Any) -> Any:
         try:
@@ -145,7 +149,7 @@ class ProcessWriters:
         fut.set_running_or_notify_cancel()  # a caller that gives up does not cancel a write under way
         with self._lock:
             if self._closing:
-                raise WritersStopped("the service is shutting down: retry against the restarted service")
+                raise WritersStopped("the service is shutting down: send the write again once it has restarted")
             if len(self._pending) > self.settings.ingest_max_waiting:
                 raise WritersBusy(f"{len(self._pending)} writes are waiting: retry later")
             if self._proc is None:
@@ -159,37 +163,45 @@ class ProcessWriters:
         from app.services.writer_child import serve
 
         self._requests, replies = self._ctx.Queue(), self._ctx.Queue()
+        self._pending = {}  # this child's calls: a late reader of the previous child never fails them
         self._proc = self._ctx.Process(target=serve, name="longhaul-writer", daemon=True,
                                        args=(self._requests, replies, self.settings, self.embedder, os.getpid(),
                                              logging.getLogger().getEffectiveLevel()))
         self._proc.start()
-        threading.Thread(target=self._read, args=(self._proc, replies), name="writer-replies", daemon=True).start()
+        threading.Thread(target=self._read, args=(self._proc, replies, self._pending), name="writer-replies",
+                         daemon=True).start()
         log.info("writer process %d started (nice %d, %d threads)", self._proc.pid, self.settings.ingest_nice,
                  self.settings.ingest_threads)
 
-    def _read(self, proc: Any, replies: Any) -> None:
-        """Resolve the futures from the child's replies until it exits; then fail what is left."""
+    def _read(self, proc: Any, replies: Any, pending: dict[int, Future[Any]]) -> None:
+        """Resolve ``pending`` (``proc``'s calls) from its replies until it exits; then fail what is left."""
+        alive = True
         while True:
             try:
-                call_id, ok, value = replies.get(timeout=0.2)
+                call_id, ok, value = replies.get(timeout=0.2 if alive else 0)
             except queue.Empty:
-                if proc.is_alive():
+                if alive and proc.is_alive():
+                    continue
+                if alive:  # exited: read what it sent before, once more without waiting
+                    alive = False
                     continue
                 break
             except (EOFError, OSError):
                 break
             with self._lock:
-                fut = self._pending.pop(call_id, None)
+                fut = pending.pop(call_id, None)
             if fut is not None:
                 fut.set_result(value) if ok else fut.set_exception(value)
         with self._lock:
-            lost, self._pending = self._pending, {}
+            lost = dict(pending)
+            pending.clear()
             unasked = not self._closing and self._proc is proc and proc.exitcode != 0  # 0: it was asked to stop
             if self._proc is proc:
                 self._proc = None
         for fut in lost.values():
-            fut.set_exception(WritersStopped("the writer process stopped before this write finished; it was not "
-                                             "applied: retry"))
+            fut.set_exception(WritersStopped("the writer process stopped before this write finished: an upload or "
+                                             "deletion runs again once the service has recovered, a reindex is "
+                                             "failed"))
         if unasked:
             log.error("writer process %d died (exit %s); recovering", proc.pid, proc.exitcode)
             if self.on_death is not None:
@@ -215,7 +227,10 @@ class ProcessWriters:
                         "start)", proc.pid, grace_s)
             proc.kill()
             proc.join(5)
-        requests = self._requests
+        with self._lock:
+            requests = self._requests
+            if self._proc is proc:
+                self._proc, self._requests = None, None
         if requests is not None:
             requests.close()
             requests.cancel_join_thread()  # what the child never read is dropped (its callers got WritersStopped)

@@ -1,6 +1,6 @@
 """A real uvicorn stopped mid-write (issue 20, items 2 and 4): SIGTERM during an upload exits within seconds with
-the upload undone, kill -9 during a reindex or an upload leaves after restart a `failed` reindex and no half
-document; the restarted service serves and accepts the same write again."""
+the upload undone; kill -9 during a reindex leaves after restart a `failed` reindex, during an upload no half
+document; the restarted service runs the interrupted upload again, whole."""
 
 from __future__ import annotations
 
@@ -61,11 +61,26 @@ def _in_background(fn: Any) -> dict[str, Any]:
     return out
 
 
+def _chunks(settings: Settings) -> list[Any]:
+    return load_chunks(live_dir(index_root(settings, "t1")))
+
+
 def _doc_ids(settings: Settings) -> set[str]:
-    return {c.doc_id for c in load_chunks(live_dir(index_root(settings, "t1")))}
+    return {c.doc_id for c in _chunks(settings)}
 
 
-def test_sigterm_mid_upload_exits_within_seconds_and_restart_serves(tmp_path: Path) -> None:
+def _resumed(url: str, auth: dict[str, str], doc_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+    """The document once the restarted service has run its interrupted upload again."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{url}/v1/documents/{doc_id}", headers=auth)
+        if r.status_code == 200:
+            return r.json()
+        time.sleep(0.2)
+    pytest.fail(f"{doc_id} was not resumed within {timeout_s:.0f} s")
+
+
+def test_sigterm_mid_upload_exits_within_seconds_and_restart_resumes_it(tmp_path: Path) -> None:
     settings, auth = _setup(tmp_path)
     log = tmp_path / "uvicorn.log"
     with Server(_env(settings), log, factory="tests.helpers.apps:slow_ingest_app") as srv:
@@ -81,18 +96,22 @@ def test_sigterm_mid_upload_exits_within_seconds_and_restart_serves(tmp_path: Pa
         upload["thread"].join(10)
     assert stopped_s < 5.0, f"SIGTERM took {stopped_s:.1f} s: {log.read_text()[-2000:]}"
     response = upload.get("response")
-    assert response is None or response.status_code == 503, response.text  # refused, never a 201
+    assert response is None or response.status_code == 503, response.text  # interrupted, never a 201
     if response is not None:
         assert response.headers["content-type"].startswith("application/problem+json")
+        assert "runs again when the service starts" in response.json()["detail"]
     store = docs_dir(settings, "t1")
-    assert not (store / "bulk" / "big.txt").exists() and not any((store / ".incoming").glob("*.json"))
+    assert not (store / "bulk" / "big.txt").exists()  # undone: the live index and the store agree
+    assert _doc_ids(settings) == {"notes/a.md"}
     wait_lock(settings, "t1", held=False, timeout_s=5)
     with Server(_env(settings), log, factory="tests.helpers.apps:hash_app") as srv:
-        assert httpx.get(srv.url + "/v1/documents/bulk/big.txt", headers=auth).status_code == 404
+        doc = _resumed(srv.url, auth, "bulk/big.txt")
         again = httpx.post(srv.url + "/v1/documents", headers=auth, timeout=120,
                            json={"id": "bulk/big.txt", "content": BIG})
-        assert again.status_code == 201 and again.json()["files_new"] == 1, again.text
+        assert again.status_code == 201 and again.json()["unchanged"], again.text
     assert _doc_ids(settings) == {"notes/a.md", "bulk/big.txt"}
+    assert doc["n_chunks"] == sum(c.doc_id == "bulk/big.txt" for c in _chunks(settings))
+    assert not any((store / ".incoming").iterdir())
 
 
 def test_kill9_mid_reindex_restart_shows_failed(tmp_path: Path) -> None:
@@ -113,7 +132,7 @@ def test_kill9_mid_reindex_restart_shows_failed(tmp_path: Path) -> None:
     assert live_version(index_root(settings, "t1")) == live
 
 
-def test_kill9_mid_upload_leaves_no_half_document(tmp_path: Path) -> None:
+def test_kill9_mid_upload_leaves_no_half_document_and_restart_resumes_it(tmp_path: Path) -> None:
     settings, auth = _setup(tmp_path)
     log = tmp_path / "uvicorn.log"
     with Server(_env(settings), log, factory="tests.helpers.apps:slow_ingest_app") as srv:
@@ -126,10 +145,12 @@ def test_kill9_mid_upload_leaves_no_half_document(tmp_path: Path) -> None:
         srv.proc.wait(10)
     store = docs_dir(settings, "t1")
     assert (store / "bulk" / "big.txt").exists()  # what the crash left, before the restart's recovery
-    wait_lock(settings, "t1", held=False, timeout_s=5)
+    wait_lock(settings, "t1", held=False, timeout_s=5)  # the writer follows its server
+    assert _doc_ids(settings) == {"notes/a.md"}  # the live index never had half of it
     with Server(_env(settings), log, factory="tests.helpers.apps:hash_app") as srv:
-        assert httpx.get(srv.url + "/v1/documents/bulk/big.txt", headers=auth).status_code == 404
+        doc = _resumed(srv.url, auth, "bulk/big.txt")
         nxt = httpx.post(srv.url + "/v1/documents", headers=auth, json={"id": "notes/b.md", "content": NOTE + "b\n"})
         assert nxt.status_code == 201 and (nxt.json()["files_new"], nxt.json()["files_changed"]) == (1, 0), nxt.text
-    assert not (store / "bulk" / "big.txt").exists() and not any((store / ".incoming").iterdir())
-    assert _doc_ids(settings) == {"notes/a.md", "notes/b.md"}
+    assert not any((store / ".incoming").iterdir())
+    assert _doc_ids(settings) == {"notes/a.md", "notes/b.md", "bulk/big.txt"}
+    assert doc["n_chunks"] == sum(c.doc_id == "bulk/big.txt" for c in _chunks(settings))

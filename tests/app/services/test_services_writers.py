@@ -1,6 +1,7 @@
 """The writers run apart from query serving (issue 20, item 2): in a child process at lowered priority, errors
-crossing back as themselves; a stop abandons the write under way at its next checkpoint with the store as it was; a
-writer that dies mid-reindex is recovered (the reindex `failed`) and the next write starts a fresh one."""
+crossing back as themselves; a stop interrupts the write under way at its next checkpoint with the store as it was
+and the write kept to run again at the next start; a writer that dies mid-reindex is recovered (the reindex
+`failed`) and the next write starts a fresh one."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from app.core.settings import Settings
 from app.core.tenants import docs_dir, index_root
 from app.services.documents import DocumentStore, SourceConflict, find_document
 from app.services.ingest import ingest_directory
+from app.services.journal import pending_writes
 from app.services.versions import recover
 from app.services.writers import ProcessWriters, ThreadWriters, WritersBusy, WritersStopped, writers_for
 from retrieval.index import live_dir, live_version, load_chunks
@@ -74,7 +76,7 @@ def test_source_conflict_crosses_the_process_boundary(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("isolation", ["process", "thread"])
-def test_stop_abandons_the_upload_under_way_and_leaves_the_store_as_it_was(tmp_path: Path, isolation: str) -> None:
+def test_stop_interrupts_the_upload_under_way_and_the_next_start_resumes_it(tmp_path: Path, isolation: str) -> None:
     settings, db, store = _store(tmp_path)
     settings = settings.model_copy(update={"ingest_isolation": isolation})
     store.embedder = SlowHashEmbedder(0.2)
@@ -85,18 +87,23 @@ def test_stop_abandons_the_upload_under_way_and_leaves_the_store_as_it_was(tmp_p
     time.sleep(1.0)
     t0 = time.monotonic()
     writers.stop()
-    with pytest.raises(WritersStopped):
+    with pytest.raises(WritersStopped, match="runs again when the service starts"):
         fut.result(30)
     assert time.monotonic() - t0 < 3.0
     writers.close(5)
     assert not (docs_dir(settings, "t1") / "bulk" / "big.txt").exists()
-    assert not any((docs_dir(settings, "t1") / ".incoming").glob("*.json"))
+    assert [w.doc_id for w in pending_writes(docs_dir(settings, "t1"))] == ["bulk/big.txt"]
     assert live_version(index_root(settings, "t1")) == live
     with db.sessions() as s:
         assert find_document(s, "t1", "bulk/big.txt") is None
     if isinstance(writers, ProcessWriters):
         with pytest.raises(WritersStopped, match="shutting down"):
             writers.submit("put", "t1", "notes/c.md", NOTE)
+    writers.open()  # the next start
+    assert writers.submit("resume", "t1").result(120) == ["t1: bulk/big.txt: resumed (upload)"]
+    writers.close(5)
+    assert _doc_ids(settings) == {"notes/a.md", "bulk/big.txt"}
+    assert not any((docs_dir(settings, "t1") / ".incoming").iterdir())
     db.close()
 
 
