@@ -124,7 +124,7 @@ class ThreadWriters:
 
 
 class ProcessWriters:
-    """The writers in one child process (started on the first write, again after it died)."""
+    """The writers in one child process (started by `open` or the first write; again after it died)."""
 
     def __init__(self, settings: Settings, embedder: Any = None,
                  on_death: Callable[[], object] | None = None) -> None:
