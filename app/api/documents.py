@@ -83,10 +83,11 @@ async def get_document(key: AgentKey, s: SessionDep, doc_id: str = DocId) -> dic
 
 @router.delete("/{doc_id:path}", response_model=IngestOut,
                responses={**COMMON, **NOT_FOUND, **OWNED, **UNAVAILABLE})
-async def delete_document(key: AdminKey, state: StateDep, doc_id: str = DocId) -> dict[str, Any]:
+async def delete_document(key: AdminKey, state: StateDep, s: SessionDep, doc_id: str = DocId) -> dict[str, Any]:
     """Remove an API document; its chunks leave the index in the new version swapped live on return."""
+    known = _id_ok(doc_id) and await run_in_threadpool(find_document, s, key.tenant, doc_id) is not None
     try:
-        report = await write(state, "delete", key.tenant, doc_id) if _id_ok(doc_id) else None
+        report = await write(state, "delete", key.tenant, doc_id) if known else None  # the writer checks again
     except SourceConflict as exc:
         raise HTTPException(409, str(exc)) from exc
     if report is None:

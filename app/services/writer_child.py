@@ -84,9 +84,8 @@ def serve(requests: Any, replies: Any, settings: Settings, embedder: Any, parent
         embedder = Embedder(EmbedConfig(threads=settings.ingest_threads))
     from engine.tokenizer import load_tokenizer
 
-    count = load_tokenizer().count  # warm before the first write (a SIGTERM meanwhile simply exits)
-    if hasattr(embedder, "load"):
-        embedder.load()
+    count = load_tokenizer().count  # before the first write (a SIGTERM meanwhile simply exits); the model loads
+    # with the first write that embeds: a deletion never waits for it
     db = Database.of(settings)
     store = DocumentStore(settings, db.sessions, embedder=embedder, checkpoint=stop.checkpoint, count=count)
     try:

@@ -236,7 +236,7 @@ class ProcessWriters:
             requests.cancel_join_thread()  # what the child never read is dropped (its callers got WritersStopped)
 
     def open(self) -> None:
-        """Start the child now (it warms its tokenizer and model before the first write); after `close`, accept
+        """Start the child now (it loads its tokenizer before the first write); after `close`, accept
         writes again (an app may serve several lifespans)."""
         with self._lock:
             self._closing = False
