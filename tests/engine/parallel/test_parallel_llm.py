@@ -148,7 +148,7 @@ def test_serve_gpus_launches_ranks_and_gpus_1_keeps_uvicorn(monkeypatch: pytest.
 
     monkeypatch.setattr(subprocess, "call", call)
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw)))
-    monkeypatch.setattr(app.api.main, "create_app", lambda: "app")
+    monkeypatch.setattr(app.api.main, "create_app", lambda settings=None: "app")
     runner = CliRunner()
     result = runner.invoke(_serve_cli(), ["serve", "--gpus", "2", "--port", "8123"])
     assert result.exit_code == 0, result.output
@@ -156,6 +156,7 @@ def test_serve_gpus_launches_ranks_and_gpus_1_keeps_uvicorn(monkeypatch: pytest.
     result = runner.invoke(_serve_cli(), ["serve", "--port", "8124"])
     assert result.exit_code == 0, result.output
     assert served[0][0] == "app" and served[0][1]["port"] == 8124 and len(launched) == 1
+    assert served[0][1]["timeout_graceful_shutdown"] == 5  # SIGTERM: requests get LONGHAUL_SHUTDOWN_GRACE_S
     assert runner.invoke(_serve_cli(), ["serve", "--gpus", "0"]).exit_code != 0
 
 
