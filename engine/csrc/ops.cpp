@@ -7,10 +7,59 @@ namespace lh {
 
 namespace {
 
+// fp16 rows [0, n * D) -> f32
+void widen(const uint16_t* src, int64_t count, float* dst) {
+  for (int64_t i = 0; i < count; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+}
+
+// s[t] = scale * q . k[t] for t < n; k: (n, D) f32. Four keys at a time, one accumulator each (independent chains).
+void scores(const float* q, const float* k, int64_t n, int64_t D, float scale, float* s) {
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const float* kt = k + t * D;
+    for (int64_t d = 0; d < D; d += 8) {
+      const __m256 qv = _mm256_loadu_ps(q + d);
+      a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kt + d), a0);
+      a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kt + D + d), a1);
+      a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kt + 2 * D + d), a2);
+      a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kt + 3 * D + d), a3);
+    }
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));  // [s0..s3 | s0..s3] halves
+    const __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    _mm_storeu_ps(s + t, _mm_mul_ps(r, _mm_set1_ps(scale)));
+  }
+  for (; t < n; ++t) {
+    __m256 a = _mm256_setzero_ps();
+    for (int64_t d = 0; d < D; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + t * D + d), a);
+    s[t] = hsum(a) * scale;
+  }
+}
+
+// acc[0, D) += sum_t p[t] * v[t]; v: (n, D) f32. Columns in strips of 64 held in eight registers.
+void weighted_sum(const float* p, const float* v, int64_t n, int64_t D, float* acc) {
+  int64_t d0 = 0;
+  for (; d0 + 64 <= D; d0 += 64) {
+    __m256 r[8];
+    for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(acc + d0 + 8 * j);
+    for (int64_t t = 0; t < n; ++t) {
+      const __m256 w = _mm256_set1_ps(p[t]);
+      const float* vt = v + t * D + d0;
+      for (int j = 0; j < 8; ++j) r[j] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vt + 8 * j), r[j]);
+    }
+    for (int j = 0; j < 8; ++j) _mm256_storeu_ps(acc + d0 + 8 * j, r[j]);
+  }
+  for (int64_t t = 0; t < n && d0 < D; ++t)  // head_dim not a multiple of 64: the rest, through memory
+    for (int64_t d = d0; d < D; d += 8)
+      _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(_mm256_set1_ps(p[t]), _mm256_loadu_ps(v + t * D + d),
+                                                _mm256_loadu_ps(acc + d)));
+}
+
 // Keys [t0, t1) of one KV head for its G queries: res = {m[G], l[G], acc[G * D]} (max score, sum of exp, sum p*v).
 void attn_chunk(const float* q, int64_t G, int64_t D, const uint16_t* k, const uint16_t* v, int64_t t0, int64_t t1,
                 float scale, float* res) {
-  thread_local std::vector<float> sbuf, row;
+  thread_local std::vector<float> sbuf, rows;
   const int64_t n = t1 - t0;
   float *m = res, *l = res + G, *acc = res + 2 * G;
   std::fill(acc, acc + G * D, 0.0f);
@@ -20,16 +69,9 @@ void attn_chunk(const float* q, int64_t G, int64_t D, const uint16_t* k, const u
     return;
   }
   sbuf.resize(G * n);
-  row.resize(D);
-  for (int64_t t = t0; t < t1; ++t) {
-    for (int64_t d = 0; d < D; d += 8)
-      _mm256_storeu_ps(row.data() + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + t * D + d))));
-    for (int64_t g = 0; g < G; ++g) {
-      __m256 a = _mm256_setzero_ps();
-      for (int64_t d = 0; d < D; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + g * D + d), _mm256_loadu_ps(row.data() + d), a);
-      sbuf[g * n + (t - t0)] = hsum(a) * scale;
-    }
-  }
+  rows.resize(n * D);
+  widen(k + t0 * D, n * D, rows.data());
+  for (int64_t g = 0; g < G; ++g) scores(q + g * D, rows.data(), n, D, scale, sbuf.data() + g * n);
   for (int64_t g = 0; g < G; ++g) {
     float* s = sbuf.data() + g * n;
     float mx = -INFINITY;
@@ -46,16 +88,8 @@ void attn_chunk(const float* q, int64_t G, int64_t D, const uint16_t* k, const u
     m[g] = mx;
     l[g] = sum;
   }
-  for (int64_t t = t0; t < t1; ++t) {
-    for (int64_t d = 0; d < D; d += 8)
-      _mm256_storeu_ps(row.data() + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + t * D + d))));
-    for (int64_t g = 0; g < G; ++g) {
-      const __m256 p = _mm256_set1_ps(sbuf[g * n + (t - t0)]);
-      float* a = acc + g * D;
-      for (int64_t d = 0; d < D; d += 8)
-        _mm256_storeu_ps(a + d, _mm256_fmadd_ps(p, _mm256_loadu_ps(row.data() + d), _mm256_loadu_ps(a + d)));
-    }
-  }
+  widen(v + t0 * D, n * D, rows.data());
+  for (int64_t g = 0; g < G; ++g) weighted_sum(sbuf.data() + g * n, rows.data(), n, D, acc + g * D);
 }
 
 }  // namespace
