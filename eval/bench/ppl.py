@@ -68,3 +68,26 @@ def compare(weights: list[str], *, n_tokens: int = 768, prefill: int = 384, adap
     for r in results.values():
         r["rel_change"] = r["ppl"] / base - 1.0
     return {"ppl": results, "adapter": adapter or "none", "text": str(CORPUS)}
+
+
+if __name__ == "__main__":  # python -m eval.bench.ppl --weights q4,int8 --adapter auto --tokens 1024
+    import argparse
+    import datetime as dt
+    import json
+    import os
+    import sys
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--weights", default="q4,int8")
+    ap.add_argument("--adapter", default="auto", help="auto: the bundled domain adapter merged before quantizing")
+    ap.add_argument("--tokens", type=int, default=1024)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="eval/results/engine_cpu_quant_ppl.json")
+    a = ap.parse_args()
+    load_start = os.getloadavg()[0]
+    res = compare([w for w in a.weights.split(",") if w], n_tokens=a.tokens, prefill=a.tokens // 2,
+                  adapter=None if a.adapter == "none" else a.adapter, threads=a.threads)
+    res |= {"command": "python -m eval.bench.ppl " + " ".join(sys.argv[1:]), "load_avg_1m_start": load_start,
+            "load_avg_1m_end": os.getloadavg()[0], "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+    sys.stdout.write(json.dumps({w: r["rel_change"] for w, r in res["ppl"].items()}) + "\n")
