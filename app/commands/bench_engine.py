@@ -27,6 +27,7 @@ def register(bench: typer.Typer) -> None:
                                                  "$LONGHAUL_LLAMACPP_PYTHON or /work/peers/llamacpp/bin/python)"),
         flash_attn: bool = typer.Option(False, help="with --peer: llama.cpp's flash attention on"),
         ppl_tokens: int = typer.Option(768, help="with --peer: held-out tokens for the perplexity check (0: skip)"),
+        out: str = typer.Option("", help="with --peer: results file (default eval/results/engine_cpu_quant.json)"),
     ) -> None:
         """Benchmark the engine against transformers (or llama.cpp with --peer); writes eval/results/."""
         from rich.console import Console
@@ -40,7 +41,7 @@ def register(bench: typer.Typer) -> None:
             ctx = (8192, 32768, 131072) if device.startswith("cuda") else (1024, 4096, 8192)
         if peer:
             _vs_peer(peer, device, ctx, weights, threads, decode_tokens, reps, peer_python, flash_attn, ppl_tokens,
-                     as_json)
+                     out, as_json)
             return
         from eval.bench.engine import run
 
@@ -71,7 +72,9 @@ PEERS = ("llama.cpp",)
 
 
 def _vs_peer(peer: str, device: str, ctx: tuple[int, ...], weights: str, threads: int, decode_tokens: int, reps: int,
-             peer_python: str, flash_attn: bool, ppl_tokens: int, as_json: bool) -> None:
+             peer_python: str, flash_attn: bool, ppl_tokens: int, out: str, as_json: bool) -> None:
+    from pathlib import Path
+
     from rich.console import Console
     from rich.table import Table
 
@@ -87,6 +90,7 @@ def _vs_peer(peer: str, device: str, ctx: tuple[int, ...], weights: str, threads
         check_weights(w)
     report = run(contexts=ctx, weights=formats, threads=threads, decode_tokens=decode_tokens, reps=reps,
                  peer_python=peer_python or None, flash_attn=flash_attn, ppl_tokens=ppl_tokens,
+                 out=Path(out) if out else None,
                  command="longhaul bench engine " + " ".join(sys.argv[3:]))
     console = Console()
     for w, res in report["by_weights"].items():
