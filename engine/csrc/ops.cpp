@@ -144,7 +144,7 @@ at::Tensor gemv(const at::Tensor& x_in, const at::Tensor& blocks, int64_t fmt) {
   const uint8_t* W = blocks.data_ptr<uint8_t>();
   float* out = y.data_ptr<float>();
   const int64_t rb = blocks.size(1);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(at::get_num_threads())
   for (int64_t n = 0; n < N; ++n)
     for (int64_t r = 0; r < M; ++r) out[r * N + n] = dot_row(W + n * rb, fmt, XBlocks{&qs[r * K], &d[r * nb], &s[r * nb]}, nb);
   return y;
@@ -156,7 +156,7 @@ at::Tensor dequantize(const at::Tensor& blocks, int64_t fmt) {
   at::Tensor out = at::empty({N, nb * QK}, at::kFloat);
   const uint8_t* W = blocks.data_ptr<uint8_t>();
   float* o = out.data_ptr<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(at::get_num_threads())
   for (int64_t n = 0; n < N; ++n) dequantize_row(W + n * rb, fmt, nb, o + n * nb * QK);
   return out;
 }
@@ -172,7 +172,7 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
   at::Tensor out = at::empty({s.H, s.D}, q.options());
   const auto* kp = reinterpret_cast<const uint16_t*>(k.data_ptr<at::Half>());
   const auto* vp = reinterpret_cast<const uint16_t*>(v.data_ptr<at::Half>());
-#pragma omp parallel
+#pragma omp parallel num_threads(at::get_num_threads())
   attention_for(q.data_ptr<float>(), kp, vp, n, s, static_cast<float>(scale), scratch.data(), out.data_ptr<float>());
   return out;
 }

@@ -68,7 +68,7 @@ at::Tensor decode_step(int64_t token, int64_t pos, const at::Tensor& embed, cons
   auto* vc = reinterpret_cast<uint16_t*>(v_cache.data_ptr<at::Half>());
   const int64_t layer_stride = n_kv_heads * as.cap * D;
 
-#pragma omp parallel
+#pragma omp parallel num_threads(at::get_num_threads())
   {
     for (int64_t l = 0; l < L; ++l) {
       const at::Tensor* w = &layers[l * kPerLayer];
