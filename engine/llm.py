@@ -61,15 +61,13 @@ class LLM:
                  kv_budget_bytes: int | None = None, prefill_chunk: int | None = None,
                  decode_mode: str = "auto", kv_dtype: torch.dtype | None = None) -> None:
         """``decode_mode``: ``eager``; ``static`` (device-side position over the whole cache); ``graph`` (static,
-        replayed as a CUDA graph); ``auto`` = graph on CUDA, eager elsewhere (a quantized CPU model with an fp16
-        cache: one fused kernel call per token). ``kv_dtype``: the shared cache's storage (default: the model's)."""
+        replayed as a CUDA graph); ``auto`` = graph on CUDA, eager elsewhere; ``kv_dtype``: the cache's storage."""
         if decode_mode not in DECODE_MODES:
             raise ValueError(f"unknown decode_mode {decode_mode!r}: choose one of {', '.join(DECODE_MODES)}")
         self.model, self.tokenizer, self.config = model, tokenizer, model.config
         self.max_seq_len, self.kv_budget_bytes = max_seq_len, kv_budget_bytes
         self.device, self.dtype = model.norm.weight.device, model.norm.weight.dtype
         self.kv_dtype = kv_dtype or self.dtype
-        self.weights = model.weights  # fp32, int8 or q4 (engine/quant.py)
         self.adapter: str | None = None  # the merged LoRA adapter, if any
         cuda = self.device.type == "cuda"
         # tokens per prefill pass: activations grow with it (an 8B model: ~130 KB a token in bf16, 8.5 GB at 64K)
@@ -89,10 +87,7 @@ class LLM:
         ``adapter``: a PEFT LoRA directory merged at load; ``"auto"`` = the bundled domain adapter for the bundled
         model (none for other models); None = no adapter. An adapter's ``manifest.json`` may carry the rope
         parameters it was trained with (e.g. YaRN) and its ``max_seq_len``; both are applied.
-
-        ``weights``: ``fp32`` (the reference), ``int8`` (Q8_0 blocks) or ``q4`` (Q4_1 blocks), quantized on the CPU
-        after the adapter is merged (engine/quant.py); the quantized formats default to an fp16 KV cache
-        (``kv_dtype``).
+        ``weights``: fp32 (reference), int8 or q4, quantized after the merge (engine/quant.py; KV then fp16).
         """
         check_weights(weights)
         if threads is not None:
@@ -108,9 +103,7 @@ class LLM:
         manifest = adapter_manifest(adapter)
         n = max_seq_len or int(manifest.get("max_seq_len", 8192))
         net = load_model(model, device=device, dtype=dtype, adapter=adapter, max_seq_len=n)
-        quantize_model(net, weights)
-        if kv_dtype is None and weights != "fp32":
-            kv_dtype = torch.float16
+        kv_dtype = kv_dtype or (None if quantize_model(net, weights).weights == "fp32" else torch.float16)
         if manifest.get("rope_parameters"):
             rope = dict(manifest["rope_parameters"])
             theta = float(rope.pop("rope_theta", net.config.rope_theta))
