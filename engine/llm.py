@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from engine.config import ModelConfig
+from engine.cpu_step import FusedCPUStep, fused_step_supported
 from engine.kv.cache import KVCache
 from engine.kv.compressed import CompressedKVCache, KVSpec
 from engine.kv.policy import Policy
@@ -21,6 +22,7 @@ from engine.kv.segments import Segment, check_segments, to_token_segments
 from engine.llm_engine import EngineConfig, LLMEngine
 from engine.model import Transformer
 from engine.model_runner import CompressedStatic, GraphStep, Step
+from engine.quant import check_weights, quantize_model
 from engine.sampling import sample
 from engine.sequence import SamplingParams
 from engine.sequence import Sequence as Request
@@ -57,14 +59,15 @@ class LLM:
 
     def __init__(self, model: Transformer, tokenizer: Tokenizer, *, max_seq_len: int,
                  kv_budget_bytes: int | None = None, prefill_chunk: int | None = None,
-                 decode_mode: str = "auto") -> None:
+                 decode_mode: str = "auto", kv_dtype: torch.dtype | None = None) -> None:
         """``decode_mode``: ``eager``; ``static`` (device-side position over the whole cache); ``graph`` (static,
-        replayed as a CUDA graph); ``auto`` = graph on CUDA, eager elsewhere."""
+        replayed as a CUDA graph); ``auto`` = graph on CUDA, eager elsewhere; ``kv_dtype``: the cache's storage."""
         if decode_mode not in DECODE_MODES:
             raise ValueError(f"unknown decode_mode {decode_mode!r}: choose one of {', '.join(DECODE_MODES)}")
         self.model, self.tokenizer, self.config = model, tokenizer, model.config
         self.max_seq_len, self.kv_budget_bytes = max_seq_len, kv_budget_bytes
         self.device, self.dtype = model.norm.weight.device, model.norm.weight.dtype
+        self.kv_dtype = kv_dtype or self.dtype
         self.adapter: str | None = None  # the merged LoRA adapter, if any
         cuda = self.device.type == "cuda"
         # tokens per prefill pass: activations grow with it (an 8B model: ~130 KB a token in bf16, 8.5 GB at 64K)
@@ -78,13 +81,15 @@ class LLM:
     @classmethod
     def load(cls, model: str | Path | None = None, *, device: str = "cpu", dtype: torch.dtype = torch.float32,
              max_seq_len: int | None = None, adapter: str | Path | None = "auto", threads: int | None = None,
-             kv_budget_bytes: int | None = None) -> LLM:
+             kv_budget_bytes: int | None = None, weights: str = "fp32", kv_dtype: torch.dtype | None = None) -> LLM:
         """Load ``model``: None = the bundled SmolLM2 GGUF, ``synthetic:<shape>``, a ``.gguf`` file or an HF dir.
 
         ``adapter``: a PEFT LoRA directory merged at load; ``"auto"`` = the bundled domain adapter for the bundled
         model (none for other models); None = no adapter. An adapter's ``manifest.json`` may carry the rope
         parameters it was trained with (e.g. YaRN) and its ``max_seq_len``; both are applied.
+        ``weights``: fp32 (reference), int8 or q4, quantized after the merge (engine/quant.py; KV then fp16).
         """
+        check_weights(weights)
         if threads is not None:
             torch.set_num_threads(threads)
         if adapter == "auto":
@@ -98,6 +103,7 @@ class LLM:
         manifest = adapter_manifest(adapter)
         n = max_seq_len or int(manifest.get("max_seq_len", 8192))
         net = load_model(model, device=device, dtype=dtype, adapter=adapter, max_seq_len=n)
+        kv_dtype = kv_dtype or (None if quantize_model(net, weights).weights == "fp32" else torch.float16)
         if manifest.get("rope_parameters"):
             rope = dict(manifest["rope_parameters"])
             theta = float(rope.pop("rope_theta", net.config.rope_theta))
@@ -105,14 +111,14 @@ class LLM:
             net.setup_rope(n)
         src = str(model)
         tokenizer = synthetic_tokenizer() if src.startswith("synthetic:") else load_tokenizer(Path(src))
-        llm = cls(net, tokenizer, max_seq_len=n, kv_budget_bytes=kv_budget_bytes)
+        llm = cls(net, tokenizer, max_seq_len=n, kv_budget_bytes=kv_budget_bytes, kv_dtype=kv_dtype)
         llm.adapter = str(adapter) if adapter else None
         return llm
 
     # -- requests ---------------------------------------------------------------------------------------------------
     def kv_bytes_for(self, n_tokens: int) -> int:
         cfg: ModelConfig = self.config
-        return KVCache.bytes_needed(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, n_tokens, dtype=self.dtype)
+        return KVCache.bytes_needed(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, n_tokens, dtype=self.kv_dtype)
 
     def _prompt_ids(self, prompt: str | list[int], chat: bool,
                     segments: tuple[Segment, ...] = ()) -> tuple[list[int], tuple[Segment, ...]]:
@@ -162,7 +168,7 @@ class LLM:
         cache = self._cache
         if cache is None or cache.max_len < total:
             size = max(total, min(self.max_seq_len, 2048))
-            self._cache = cache = KVCache(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, size, dtype=self.dtype,
+            self._cache = cache = KVCache(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, size, dtype=self.kv_dtype,
                                           device=self.device)
             self._cached_ids = []
         return cache
@@ -177,6 +183,8 @@ class LLM:
             if self.decode_mode != "eager" and isinstance(cache, CompressedKVCache) and cache.static_ready():
                 return CompressedStatic(self.model, cache, self.device, graph=self.decode_mode == "graph")
             return lambda tok, pos: self.model(tok.view(1, 1), pos, cache, last_only=True)[:, -1]
+        if self.decode_mode == "eager" and fused_step_supported(self.model, cache):
+            return FusedCPUStep(self.model, cache)
         if self.decode_mode == "graph":
             if self._graph is None or self._graph.cache is not cache:
                 try:

@@ -71,6 +71,8 @@ class Attention(nn.Module):
         if cache is not None:
             k, v = cache.write(self.layer, start, k, v, q=q)  # (B, Hkv, n, hd); n = start + T unless compressed
         # the new tokens are the last T keys returned (fewer than start + T if the cache is compressed)
+        if k.dtype != q.dtype:  # a cache stored narrower than the compute dtype (fp16 KV beside fp32 weights)
+            k, v = k.to(q.dtype), v.to(q.dtype)
         q_offset = start if cache is None else k.shape[2] - T
         y = attend(q, k, v, q_offset, self.backend)  # (B, H, T, hd)
         return self.wo(y.transpose(1, 2).reshape(B, T, self.q_dim))
@@ -138,6 +140,7 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.lm_head = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.weights = "fp32"  # the projections' storage: engine/quant.py's quantize_model changes it
         self.rope_cos: torch.Tensor
         self.rope_sin: torch.Tensor
         self.register_buffer("rope_cos", torch.empty(0), persistent=False)

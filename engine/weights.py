@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from engine.config import ModelConfig
@@ -30,6 +31,24 @@ _GGUF_BLOCK = {"attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "at
 def _unpermute(w: torch.Tensor, n_head: int) -> torch.Tensor:
     """Undo llama.cpp's rope row permutation of ``attn_q``/``attn_k`` (rows interleaved per head)."""
     return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def readable_gguf_types() -> list[str]:
+    """The GGUF tensor types `read_gguf` dequantizes (those the gguf package implements)."""
+    import gguf
+    from gguf.quants import dequantize
+
+    names = []
+    for kind in gguf.GGMLQuantizationType:
+        block, size = gguf.GGML_QUANT_SIZES[kind]
+        try:
+            dequantize(np.zeros((1, size), dtype=np.uint8) if block > 1 else np.zeros(1, np.float32), kind)
+        except NotImplementedError:
+            continue
+        except (ValueError, TypeError, AssertionError):
+            pass
+        names.append(kind.name)
+    return names
 
 
 def read_gguf(path: Path) -> tuple[StateDict, ModelConfig]:
@@ -55,7 +74,12 @@ def read_gguf(path: Path) -> tuple[StateDict, ModelConfig]:
         else:
             log.debug("skipping GGUF tensor %s", t.name)
             continue
-        w = torch.from_numpy(dequantize(t.data, t.tensor_type).copy())
+        try:
+            w = torch.from_numpy(dequantize(t.data, t.tensor_type).copy())
+        except NotImplementedError as exc:
+            kind = gguf.GGMLQuantizationType(t.tensor_type).name
+            raise ValueError(f"GGUF tensor {t.name} is {kind}, a quantization type we cannot read: supported are "
+                             f"{', '.join(readable_gguf_types())}") from exc
         if cfg.arch in ("llama", "mistral") and m and m.group(2) in ("attn_q", "attn_k"):
             w = _unpermute(w, cfg.n_heads if m.group(2) == "attn_q" else cfg.n_kv_heads)
         sd[name] = w

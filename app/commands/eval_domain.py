@@ -50,6 +50,7 @@ def register(eval_group: typer.Typer) -> None:
         no_adapter: Annotated[bool, typer.Option("--no-adapter", help="With --run: the base model only.")] = False,
         per: Annotated[int, typer.Option(help="With --run: items per (type, budget).")] = 2,
         budgets: Annotated[str, typer.Option(help="With --run: comma-separated packed budgets.")] = "2048,4096",
+        weights: Annotated[str, typer.Option(help="With --run: the CPU weight format (fp32, int8, q4).")] = "fp32",
         json_out: Annotated[bool, typer.Option("--json", help="JSON object on the last line.")] = False,
     ) -> None:
         """Accuracy by question type at 2K..32K packed tokens, with and without the domain adapter."""
@@ -63,7 +64,7 @@ def register(eval_group: typer.Typer) -> None:
             s = summary(rec["tables"])
             out = {**s, "bars": rec.get("bars", {}), "source": str(results), "run": rec.get("run", {})}
         else:
-            out = _run_here(data, adapter, no_adapter, per, budgets)
+            out = _run_here(data, adapter, no_adapter, per, budgets, weights)
         out |= pipeline_keys(results.parent)
         if not json_out:
             _print_table(out)
@@ -99,7 +100,8 @@ def pipeline_keys(results_dir: Path) -> dict[str, Any]:
     return out
 
 
-def _run_here(data: Path, adapter: Path, no_adapter: bool, per: int, budgets: str) -> dict[str, Any]:
+def _run_here(data: Path, adapter: Path, no_adapter: bool, per: int, budgets: str,
+              weights: str = "fp32") -> dict[str, Any]:
     from eval.tuning.data import read_examples
     from eval.tuning.local_eval import load_engine, score
     from eval.tuning.report import summary
@@ -115,10 +117,10 @@ def _run_here(data: Path, adapter: Path, no_adapter: bool, per: int, budgets: st
     for name, path in (("base", None), ("tuned", None if no_adapter else adapter)):
         if name == "tuned" and no_adapter:
             continue
-        llm = load_engine(path)
+        llm = load_engine(path, weights=weights)
 
         def gen(prompt: str, llm: Any = llm) -> str:
             return str(llm.generate(prompt, max_new_tokens=96, stop=["<|im_end|>"], chat=False).text)
 
         tables[name], _ = score(gen, rows, per)
-    return {**summary(tables), "source": "cpu engine (this machine)", "per_cell": per}
+    return {**summary(tables), "source": "cpu engine (this machine)", "per_cell": per, "weights": weights}

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="unset = embedded cache and in-process jobs")
     default_tenant: str = "demo"
     threads: int = Field(default=0, ge=0, description="torch threads; 0 = all cores")
+    weights: Literal["fp32", "int8", "q4"] = Field(
+        default="fp32", description="the LLM's CPU weight format: fp32 (reference), int8 or q4 (quantized kernels)")
     max_question_chars: int = Field(default=4000, gt=0)
     index_keep_versions: int = Field(default=3, ge=1,
                                      description="index versions kept on disk per tenant (the live one and the "

@@ -33,15 +33,16 @@ def apply_rope(llm: Any, rope: dict[str, Any], max_seq_len: int) -> None:
     llm.model.setup_rope(max_seq_len)
 
 
-def load_engine(adapter: Path | None, threads: int | None = None) -> Any:
-    """The bundled model on CPU, with ``adapter`` merged and its rope parameters applied (None: the base)."""
+def load_engine(adapter: Path | None, threads: int | None = None, weights: str = "fp32") -> Any:
+    """The bundled model on CPU, with ``adapter`` merged (before quantizing to ``weights``) and its rope parameters
+    applied (None: the base)."""
     from engine.llm import LLM
 
     if adapter is None:
-        return LLM.load(threads=threads, adapter=None)
+        return LLM.load(threads=threads, adapter=None, weights=weights)
     man = read_manifest(adapter)
     n = int(man.get("max_seq_len", 8192))
-    llm = LLM.load(adapter=adapter, threads=threads, max_seq_len=n)
+    llm = LLM.load(adapter=adapter, threads=threads, max_seq_len=n, weights=weights)
     if man.get("rope_parameters"):
         apply_rope(llm, man["rope_parameters"], n)
     return llm

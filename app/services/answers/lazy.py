@@ -26,13 +26,14 @@ class LazyLLM:
         self._lock = threading.Lock()
 
     @classmethod
-    def bundled(cls, threads: int | None = None) -> LazyLLM:
-        """The bundled SmolLM2 with its domain adapter (`engine.llm.LLM.load`); ``threads``: torch threads."""
+    def bundled(cls, threads: int | None = None, weights: str = "fp32") -> LazyLLM:
+        """The bundled SmolLM2 with its domain adapter (`engine.llm.LLM.load`); ``threads``: torch threads;
+        ``weights``: fp32, int8 or q4 (engine/quant.py)."""
 
         def load() -> Generator:
             from engine.llm import LLM
 
-            return LLM.load(threads=threads or None)
+            return LLM.load(threads=threads or None, weights=weights)
 
         def tokenizer() -> TokenizerLike:
             from engine.tokenizer import load_tokenizer

@@ -18,5 +18,5 @@ def pipeline_for(settings: Settings, *, llm: Generator | None = None,
         from app.services.retrievers import RetrieverCache
 
         retrievers = RetrieverCache(settings)
-    return Pipeline(llm=llm or LazyLLM.bundled(settings.threads), retrievers=retrievers,
+    return Pipeline(llm=llm or LazyLLM.bundled(settings.threads, settings.weights), retrievers=retrievers,
                     max_question_chars=settings.max_question_chars)
