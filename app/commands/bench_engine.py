@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def register(bench: typer.Typer) -> None:
@@ -31,7 +35,6 @@ def register(bench: typer.Typer) -> None:
     ) -> None:
         """Benchmark the engine against transformers (or llama.cpp with --peer); writes eval/results/."""
         from rich.console import Console
-        from rich.table import Table
 
         try:
             ctx = tuple(int(c) for c in contexts.split(",") if c.strip())
@@ -53,14 +56,8 @@ def register(bench: typer.Typer) -> None:
         report = run(device=device, contexts=ctx, model=model or None, threads=threads, decode_tokens=decode_tokens,
                      reps=reps, command="longhaul bench engine " + " ".join(sys.argv[3:]))
         console = Console()
-        table = Table(title=f"engine vs transformers ({report['device']}, {report['dtype']})")
-        for col in ("context", "prefill tok/s", "hf", "ratio", "decode tok/s", "hf", "ratio"):
-            table.add_column(col, justify="right")
-        for r in report["rows"]:
-            table.add_row(str(r["context"]), f"{r['prefill_tok_s']:.0f}", f"{r['hf_prefill_tok_s']:.0f}",
-                          f"{r['prefill_ratio']:.2f}", f"{r['decode_tok_s']:.1f}", f"{r['hf_decode_tok_s']:.1f}",
-                          f"{r['decode_ratio']:.2f}")
-        console.print(table)
+        console.print(_ratio_table(f"engine vs transformers ({report['device']}, {report['dtype']})",
+                                   report["rows"], "hf", "hf"))
         console.print(f"parity max |diff| {report['parity_max_abs_diff']:.2e}, greedy identical: "
                       f"{report['greedy_identical']}")
         if as_json:
@@ -76,7 +73,6 @@ def _vs_peer(peer: str, device: str, ctx: tuple[int, ...], weights: str, threads
     from pathlib import Path
 
     from rich.console import Console
-    from rich.table import Table
 
     from engine.quant import check_weights
     from eval.bench.engine_peer import run
@@ -94,13 +90,21 @@ def _vs_peer(peer: str, device: str, ctx: tuple[int, ...], weights: str, threads
                  command="longhaul bench engine " + " ".join(sys.argv[3:]))
     console = Console()
     for w, res in report["by_weights"].items():
-        table = Table(title=f"engine ({w} weights, {res['kv_dtype']} KV) vs llama.cpp, {threads} threads")
-        for col in ("context", "prefill tok/s", "llama.cpp", "ratio", "decode tok/s", "llama.cpp", "ratio"):
-            table.add_column(col, justify="right")
-        for r in res["rows"]:
-            table.add_row(str(r["context"]), f"{r['prefill_tok_s']:.0f}", f"{r['llamacpp_prefill_tok_s']:.0f}",
-                          f"{r['prefill_ratio']:.2f}", f"{r['decode_tok_s']:.1f}", f"{r['llamacpp_decode_tok_s']:.1f}",
-                          f"{r['decode_ratio']:.2f}")
-        console.print(table)
+        console.print(_ratio_table(f"engine ({w} weights, {res['kv_dtype']} KV) vs llama.cpp, {threads} threads",
+                                   res["rows"], "llama.cpp", "llamacpp"))
     if as_json:
         typer.echo(json.dumps({k: v for k, v in report.items() if k not in ("by_weights", "quality")}))
+
+
+def _ratio_table(title: str, rows: list[dict[str, Any]], peer: str, key: str) -> Table:
+    """Our prefill and decode tok/s beside the peer's (``{key}_prefill_tok_s``, ``{key}_decode_tok_s``) per context."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("context", "prefill tok/s", peer, "ratio", "decode tok/s", peer, "ratio"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(str(r["context"]), f"{r['prefill_tok_s']:.0f}", f"{r[f'{key}_prefill_tok_s']:.0f}",
+                      f"{r['prefill_ratio']:.2f}", f"{r['decode_tok_s']:.1f}", f"{r[f'{key}_decode_tok_s']:.1f}",
+                      f"{r['decode_ratio']:.2f}")
+    return table
