@@ -12,16 +12,12 @@ import pytest
 
 from app.services.answers import AskOptions, Pipeline
 from app.services.answers.about import answer_about, identify
-from app.services.answers.computed import fact_table
-from engine.tokenizer import load_tokenizer
-from ingest.chunker import chunk_file
-from ingest.loaders import discover, load_file
 from ingest.records import Chunk
 from ingest.vocab_model import Vocabulary
-from ingest.vocabulary import learn_vocabulary
 from packing.facts import FactTable
 from retrieval.retriever import Hit
 from tests.helpers.answers import CountingGenerator
+from tests.helpers.tenant_records import read_tenant
 from tests.ingest.tenants import tenant_b, write
 
 
@@ -49,12 +45,7 @@ def _extend(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory: pytest.TempPathFactory) -> tuple[Vocabulary, list[Chunk], FactTable]:
-    root = _extend(tenant_b(tmp_path_factory.mktemp("b")))
-    vocab = learn_vocabulary(root)
-    count = load_tokenizer().count
-    files, _ = discover(root)
-    chunks = [c for f in files for c in chunk_file(load_file(f, root), count, vocab=vocab)[0]]
-    return vocab, chunks, fact_table(chunks, vocab)
+    return read_tenant(_extend(tenant_b(tmp_path_factory.mktemp("b"))))
 
 
 def test_items_and_the_outbound_tracking_number(tenant) -> None:

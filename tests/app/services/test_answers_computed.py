@@ -6,26 +6,18 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.answers.computed import answer_from_records, carried_over, fact_table
-from engine.tokenizer import load_tokenizer
-from ingest.chunker import chunk_file
-from ingest.loaders import discover, load_file
+from app.services.answers.computed import answer_from_records, carried_over
 from ingest.records import Chunk
 from ingest.vocab_model import Term, Vocabulary
-from ingest.vocabulary import learn_vocabulary
 from packing.facts import FactTable
 from packing.plan import plan
+from tests.helpers.tenant_records import read_tenant
 from tests.ingest.tenants import tenant_b
 
 
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory: pytest.TempPathFactory) -> tuple[Vocabulary, list[Chunk], FactTable]:
-    root = tenant_b(tmp_path_factory.mktemp("b"))
-    vocab = learn_vocabulary(root)
-    count = load_tokenizer().count
-    files, _ = discover(root)
-    chunks = [c for f in files for c in chunk_file(load_file(f, root), count, vocab=vocab)[0]]
-    return vocab, chunks, fact_table(chunks, vocab)
+    return read_tenant(tenant_b(tmp_path_factory.mktemp("b")))
 
 
 def test_a_code_seen_only_by_tracking_number_lists_its_order(tenant) -> None:
@@ -77,10 +69,7 @@ def test_a_code_inside_a_slashed_token_and_a_month_name_date_count(tmp_path) -> 
     root = tenant_b(tmp_path)
     write(root, "scans/more.log", "Nov 3 2018 10:00 @DE-LEJ parcel ATP100200300 EXC/W04 (Atlas Post) [ref 84976]\n")
     write(root, "reference/codes.csv", "code,meaning\nW04,weather delay at the gateway\nD17,label unreadable\n")
-    vocab = learn_vocabulary(root)
-    count = load_tokenizer().count
-    files, _ = discover(root)
-    table = fact_table([c for f in files for c in chunk_file(load_file(f, root), count, vocab=vocab)[0]], vocab)
+    vocab, _, table = read_tenant(root)
     (part,) = plan("How many Atlas Post shipments were held up by bad weather in November 2018?")
     got = answer_from_records(part, vocab, table, {})
     assert got is not None and "code W04" in got.filter and "2018-11-01" in got.filter

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.answers.computed import fact_table
 from app.services.answers.policy import answer_policy
-from engine.tokenizer import load_tokenizer
-from ingest.chunker import chunk_file
-from ingest.loaders import discover, load_file
 from ingest.records import Chunk
 from ingest.vocab_model import Vocabulary
-from ingest.vocabulary import learn_vocabulary
 from packing.facts import FactTable
 from retrieval.policies import PolicyVersion, policy_versions
+from tests.helpers.tenant_records import read_tenant
 from tests.ingest.tenants import tenant_b, write
 
 _DOC = ("# {name}, edition {n}\n\n{name}, edition {n} takes effect on {day}.\n\n## Claims\n\n"
@@ -30,11 +26,8 @@ def tenant(tmp_path_factory: pytest.TempPathFactory
     for n, day, days in ((1, "2020-01-01", 7), (2, "2021-06-01", 10)):
         write(root, f"rules/damage-rulebook-ed{n}.md", _DOC.format(name="Damage Rulebook", n=n, day=day, days=days))
         write(root, f"rules/courier-code-ed{n}.md", _DOC.format(name="Courier Code", n=n, day=day, days=days + 20))
-    vocab = learn_vocabulary(root)
-    count = load_tokenizer().count
-    files, _ = discover(root)
-    chunks = [c for f in files for c in chunk_file(load_file(f, root), count, vocab=vocab)[0]]
-    return vocab, chunks, fact_table(chunks, vocab), policy_versions(chunks, vocab)
+    vocab, chunks, table = read_tenant(root)
+    return vocab, chunks, table, policy_versions(chunks, vocab)
 
 
 def _ask(tenant, question: str):
