@@ -135,6 +135,7 @@ class FactTable:
         self.attributes: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         self.columns: dict[str, dict[str, str]] = defaultdict(dict)  # order -> column -> value
         self._spread: dict[str, set[str]] | None = None
+        self._n_orders: int | None = None
         for e in events:
             orders = e.mentions.get("order", set())
             if len(orders) != 1:
@@ -175,6 +176,12 @@ class FactTable:
                     spread[c] |= self.orders_of(e)
             self._spread = dict(spread)
         return self._spread
+
+    def order_count(self) -> int:
+        """How many distinct orders the events are about (computed once)."""
+        if self._n_orders is None:
+            self._n_orders = len({o for e in self.events for o in self.orders_of(e)})
+        return self._n_orders
 
     def orders_of(self, e: Event) -> set[str]:
         """The orders an event is about: those it names, else the owners of the ids it names."""

@@ -103,7 +103,7 @@ def _attributes(subject: str, asked: list[str], events: Sequence[Event], table: 
     for kind in asked:
         found = _values(events, kind)
         if kind == "code":
-            found = _rare(found, table, vocab, _orders(table))
+            found = _rare(found, table, vocab, table.order_count())
         if kind == "tracking" and len(found) > 1 and re.search(r"\bship", question, re.I):
             first = next(iter(found))  # "shipped under": the outbound parcel, the oldest
             found = {first: found[first]}
@@ -118,10 +118,6 @@ def _attributes(subject: str, asked: list[str], events: Sequence[Event], table: 
                         "code": "its records carry the exception codes"}[kind] + ("s " if kind == "tracking" and
                                                                                    len(found) > 1 else " ") + listed)
     return clauses, complete
-
-
-def _orders(table: FactTable) -> int:
-    return len({o for e in table.events for o in table.orders_of(e)})
 
 
 def _rare(found: dict[str, Event], table: FactTable, vocab: Vocabulary, population: int) -> dict[str, Event]:
@@ -168,7 +164,7 @@ def _cause(subject: str, question: str, events: Sequence[Event], table: FactTabl
                or re.search(r"\breturn", e.line, re.I)]
         rare = _rare(_values(leg, "code"), table, vocab, len({o for (k, _), o in table.owner.items() if k == "rma"}))
     if not rare:
-        rare = _rare(_values(events, "code"), table, vocab, _orders(table))
+        rare = _rare(_values(events, "code"), table, vocab, table.order_count())
     if not rare:
         return None
     ranked = list(rare.items())

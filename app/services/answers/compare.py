@@ -39,7 +39,7 @@ def shared_code(part: Part, vocab: Vocabulary, table: FactTable, first_label: in
     if len(named) < 2:
         return None
     spread = table.code_spread()
-    n_orders = max(1, len({o for e in table.events for o in table.orders_of(e)}))
+    n_orders = max(1, table.order_count())
     codes: dict[str, dict[str, Event]] = defaultdict(dict)  # order -> code -> its first event
     for e in table.events:
         for o in table.orders_of(e) & set(named):
